@@ -1,0 +1,8 @@
+"""``python -m safe_pip``."""
+
+from __future__ import annotations
+
+from safe_pip._cli import entry_point
+
+if __name__ == "__main__":
+    entry_point()
