@@ -1,0 +1,888 @@
+"""Tests for the index page parsers and renderers (safe_pip._pages)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safe_pip._errors import MalformedPage
+from safe_pip._pages import (
+    HTML_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    DistFile,
+    InconsistentSerials,
+    ProjectPage,
+    content_fingerprint,
+    page_serial,
+    parse_page,
+    render_html,
+    render_json,
+)
+
+DATA = Path(__file__).parent / "data" / "pages"
+PAGE_URL = "https://index.example/simple/frobnicate/"
+SERIAL = 23456789
+
+
+def identity(url: str) -> str:
+    return url
+
+
+def load(name: str) -> tuple[bytes, str, str, dict[str, str]]:
+    """A recorded page: body, Content-Type, URL and headers (from its sidecar)."""
+    sidecar = json.loads((DATA / f"{name}.headers.json").read_text(encoding="utf-8"))
+    headers: dict[str, str] = sidecar["headers"]
+    content_type = next(v for k, v in headers.items() if k.lower() == "content-type")
+    return (DATA / name).read_bytes(), content_type, sidecar["url"], headers
+
+
+def parse_recorded(name: str) -> ProjectPage:
+    body, content_type, url, headers = load(name)
+    return parse_page(body, content_type=content_type, url=url, headers=headers)
+
+
+def json_page(files: list[Any] | None = None, **top: Any) -> bytes:
+    document: dict[str, Any] = {
+        "meta": {"api-version": "1.1"},
+        "name": "frobnicate",
+        "files": files if files is not None else [],
+    }
+    document.update(top)
+    return json.dumps(document).encode()
+
+
+def json_file(**fields: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "filename": "frobnicate-1.0.tar.gz",
+        "url": "https://files.example/p/frobnicate-1.0.tar.gz",
+        "hashes": {"sha256": "ab" * 32},
+    }
+    entry.update(fields)
+    return entry
+
+
+def parse_json(body: bytes, headers: Mapping[str, str] | None = None) -> ProjectPage:
+    return parse_page(body, content_type=JSON_CONTENT_TYPE, url=PAGE_URL, headers=headers)
+
+
+def html_page(anchors: str, extra: str = "") -> bytes:
+    return (
+        "<!DOCTYPE html><html><head><title>Links for frobnicate</title></head>"
+        f"<body>{anchors}</body></html>{extra}"
+    ).encode()
+
+
+def parse_html(body: bytes, headers: Mapping[str, str] | None = None) -> ProjectPage:
+    return parse_page(body, content_type=HTML_CONTENT_TYPE, url=PAGE_URL, headers=headers)
+
+
+def only_file(page: ProjectPage) -> DistFile:
+    assert len(page.files) == 1
+    return page.files[0]
+
+
+# --------------------------------------------------------------------------- recorded pages
+
+
+def test_recorded_json_page() -> None:
+    page = parse_recorded("index-frobnicate.json")
+    assert page.fmt == "json"
+    assert page.name == "frobnicate"
+    assert page.api_version == "1.3"
+    assert page.versions == ("0.9", "1.0.0", "1.1.0", "1.1.1")
+    assert page.serials == {"header": SERIAL, "json-meta": SERIAL}  # lower-case header name
+    assert page_serial(page, PAGE_URL) == SERIAL
+    assert [f.filename for f in page.files] == [
+        "frobnicate-0.9.tar.gz",
+        "frobnicate-1.0.0-py3-none-any.whl",
+        "frobnicate-1.0.0.tar.gz",
+        "frobnicate-1.1.0-py3-none-any.whl",
+        "frobnicate-1.1.0.tar.gz",
+        "frobnicate-1.1.1-py3-none-any.whl",
+        "frobnicate-1.1.1.tar.gz",
+    ]
+    old, wheel, _, yanked_wheel, yanked_sdist, _, _ = page.files
+    assert old.requires_python is None  # "requires-python": null
+    assert old.core_metadata is None  # "core-metadata": false
+    assert old.size == 18233
+    assert old.upload_time == "2019-11-03T18:02:11.412090Z"
+    assert old.url.startswith("https://files.example/packages/08/23/")
+    assert old.url.endswith("/frobnicate-0.9.tar.gz")
+    assert wheel.requires_python == ">=3.8"
+    assert wheel.hashes == {
+        "sha256": "62e35a28c53145f66be00857b0bb044cd86e7281d2838fdf65146bdb60592a71"
+    }
+    assert wheel.core_metadata == {
+        "sha256": "6cf8af0b00050c5e19f5f524f0bf54eaa5cb1c852d0b78726f8feb0950785d72"
+    }
+    assert not wheel.yanked and wheel.yanked_reason is None
+    reason = "Broken import on Windows, use 1.1.1 (see issue #214 & #215)"
+    assert yanked_wheel.yanked and yanked_wheel.yanked_reason == reason
+    assert yanked_sdist.yanked and yanked_sdist.yanked_reason == reason
+
+
+def test_recorded_html_page() -> None:
+    page = parse_recorded("index-frobnicate.html")
+    assert page.fmt == "html"
+    assert page.name == "frobnicate"
+    assert page.api_version == "1.3"
+    assert page.versions is None
+    assert page.serials == {"header": SERIAL, "html-comment": SERIAL}
+    assert page_serial(page, PAGE_URL) == SERIAL
+    assert len(page.files) == 7
+    wheel = page.files[1]
+    assert wheel.requires_python == ">=3.8"  # &gt; unescaped
+    assert wheel.url == parse_recorded("index-frobnicate.json").files[1].url  # no fragment
+    assert wheel.hashes == {
+        "sha256": "62e35a28c53145f66be00857b0bb044cd86e7281d2838fdf65146bdb60592a71"
+    }
+    assert wheel.core_metadata == {
+        "sha256": "6cf8af0b00050c5e19f5f524f0bf54eaa5cb1c852d0b78726f8feb0950785d72"
+    }
+    assert wheel.size is None and wheel.upload_time is None
+    assert page.files[3].yanked_reason == (
+        "Broken import on Windows, use 1.1.1 (see issue #214 & #215)"
+    )
+    assert page.files[5].requires_python == ">=3.8, !=3.9.0"
+
+
+def test_recorded_json_and_html_pages_say_the_same() -> None:
+    as_json = parse_recorded("index-frobnicate.json")
+    as_html = parse_recorded("index-frobnicate.html")
+    assert content_fingerprint(as_json) == content_fingerprint(as_html)
+    without_pep700 = [dataclasses.replace(f, size=None, upload_time=None) for f in as_json.files]
+    assert list(as_html.files) == without_pep700
+
+
+def test_recorded_mirror_page_relative_urls_and_no_serial() -> None:
+    page = parse_recorded("mirror-frobnicate.html")
+    assert page.serials == {}
+    assert page_serial(page, "https://mirror.example/simple/frobnicate/") is None
+    assert page.api_version is None
+    assert page.name == "frobnicate"
+    for dist in page.files:
+        assert dist.url.startswith("https://mirror.example/packages/")
+        assert dist.url.endswith("/" + dist.filename)
+        assert "#" not in dist.url and ".." not in dist.url
+    origin = parse_recorded("index-frobnicate.html")
+    # The mirror left out 0.9 but otherwise lists the same content.
+    assert content_fingerprint(page) == content_fingerprint(
+        dataclasses.replace(origin, files=origin.files[1:])
+    )
+
+
+def test_recorded_directory_listing_mirror() -> None:
+    page = parse_recorded("autoindex-frobnicate.html")
+    assert [f.filename for f in page.files] == [  # "../" is no file
+        "frobnicate-1.0.0-py3-none-any.whl",
+        "frobnicate-1.0.0.tar.gz",
+        "frobnicate-1.1.1-py3-none-any.whl",
+        "frobnicate-1.1.1.tar.gz",
+        # the anchor text is shortened to "...x86..>"; the name comes from the URL, as in pip
+        "frobnicate-1.1.1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    ]
+    assert page.files[0].url == (
+        "https://mirror.example/simple/frobnicate/frobnicate-1.0.0-py3-none-any.whl"
+    )
+    assert all(f.hashes == {} for f in page.files)
+    assert page.serials == {}
+
+
+def test_recorded_pages_name_only_example_hosts() -> None:
+    for path in DATA.iterdir():
+        text = path.read_text(encoding="utf-8")
+        for word in ("https://", "http://"):
+            for piece in text.split(word)[1:]:
+                host = piece.split("/", 1)[0]
+                assert host.endswith(".example"), (path.name, host)
+
+
+# --------------------------------------------------------------------------- content types
+
+
+@pytest.mark.parametrize(
+    ("content_type", "fmt"),
+    [
+        (JSON_CONTENT_TYPE, "json"),
+        ("application/vnd.pypi.simple.v1+json; charset=utf-8", "json"),
+        ("Application/VND.PyPI.Simple.v1+JSON", "json"),
+        (HTML_CONTENT_TYPE, "html"),
+        ("text/html", "html"),
+        ("text/html; charset=UTF-8", "html"),
+        ('text/html;charset="utf-8"', "html"),
+    ],
+)
+def test_content_type_dispatch(content_type: str, fmt: str) -> None:
+    body = json_page() if fmt == "json" else html_page("")
+    page = parse_page(body, content_type=content_type, url=PAGE_URL)
+    assert page.fmt == fmt
+    assert page.files == ()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "text/plain",
+        "",
+        "application/vnd.pypi.simple.latest+json",
+        "application/vnd.pypi.simple.v2+json",
+        "application/vnd.pypi.simple.v1+xml",
+        "text/htmlx",
+    ],
+)
+def test_unexpected_content_type(content_type: str) -> None:
+    with pytest.raises(MalformedPage, match="unexpected Content-Type") as info:
+        parse_page(json_page(), content_type=content_type, url=PAGE_URL)
+    assert info.value.url == PAGE_URL
+
+
+def test_charset_from_content_type() -> None:
+    body = html_page('<a href="f-1.0.tar.gz" data-yanked="café">f</a>').decode()
+    page = parse_page(
+        body.encode("latin-1"), content_type="text/html; charset=ISO-8859-1", url=PAGE_URL
+    )
+    assert only_file(page).yanked_reason == "café"
+
+
+def test_utf8_is_the_default_and_bom_is_ignored() -> None:
+    body = "\ufeff" + html_page('<a href="f-1.0.tar.gz" data-yanked="café">f</a>').decode()
+    page = parse_page(body.encode("utf-8"), content_type="text/html", url=PAGE_URL)
+    assert only_file(page).yanked_reason == "café"
+    page = parse_json(b"\xef\xbb\xbf" + json_page())
+    assert page.files == ()
+
+
+def test_undecodable_body() -> None:
+    with pytest.raises(MalformedPage, match="not valid utf-8"):
+        parse_page(b"<html>\xff\xfe</html>", content_type="text/html", url=PAGE_URL)
+
+
+def test_unknown_charset() -> None:
+    with pytest.raises(MalformedPage, match="unknown charset"):
+        parse_page(html_page(""), content_type="text/html; charset=klingon", url=PAGE_URL)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def test_json_zero_files_is_valid() -> None:
+    page = parse_json(json_page([], versions=[]))
+    assert page.files == ()
+    assert page.versions == ()
+    assert page.serials == {}
+
+
+def test_json_relative_url_and_fragment_hash() -> None:
+    page = parse_json(
+        json_page(
+            [
+                json_file(
+                    url="../../packages/f-1.0.tar.gz#sha256=" + "CD" * 32,
+                    hashes={"SHA256": "CD" * 32, "md5": "ef" * 16},
+                )
+            ]
+        )
+    )
+    dist = only_file(page)
+    assert dist.url == "https://index.example/packages/f-1.0.tar.gz"
+    assert dist.hashes == {"sha256": "cd" * 32, "md5": "ef" * 16}  # lower-cased
+
+
+def test_json_fragment_hash_contradicting_hashes() -> None:
+    entry = json_file(url="f-1.0.tar.gz#sha256=" + "cd" * 32, hashes={"sha256": "ab" * 32})
+    with pytest.raises(MalformedPage, match="disagree on sha256"):
+        parse_json(json_page([entry]))
+
+
+@pytest.mark.parametrize(
+    ("yanked", "expected"),
+    [
+        (False, (False, None)),
+        (None, (False, None)),
+        (True, (True, None)),
+        ("security hole", (True, "security hole")),
+        ("", (True, None)),  # outside PEP 691; taken as yanked, the safe side
+    ],
+)
+def test_json_yanked(yanked: object, expected: tuple[bool, str | None]) -> None:
+    dist = only_file(parse_json(json_page([json_file(yanked=yanked)])))
+    assert (dist.yanked, dist.yanked_reason) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, None),
+        ({"core-metadata": True}, True),
+        ({"core-metadata": False}, None),
+        ({"core-metadata": {}}, True),
+        ({"core-metadata": {"sha256": "AB" * 32}}, {"sha256": "ab" * 32}),
+        ({"dist-info-metadata": {"sha256": "ab" * 32}}, {"sha256": "ab" * 32}),
+        ({"data-dist-info-metadata": True}, True),
+        # PEP 714: core-metadata wins whenever present, even when false.
+        ({"core-metadata": False, "dist-info-metadata": True}, None),
+        (
+            {"core-metadata": {"sha256": "ab" * 32}, "dist-info-metadata": True},
+            {"sha256": "ab" * 32},
+        ),
+        ({"core-metadata": None, "dist-info-metadata": True}, True),
+    ],
+)
+def test_json_core_metadata(fields: dict[str, Any], expected: object) -> None:
+    assert only_file(parse_json(json_page([json_file(**fields)]))).core_metadata == expected
+
+
+def test_json_optional_fields() -> None:
+    entry = json_file(
+        **{
+            "requires-python": ">=3.9",
+            "gpg-sig": False,
+            "upload-time": "2024-02-01T08:03:44.777001Z",
+            "size": 0,
+            "provenance": None,
+            "future-key": {"anything": [1, 2]},
+        }
+    )
+    dist = only_file(parse_json(json_page([entry])))
+    assert dist.requires_python == ">=3.9"
+    assert dist.gpg_sig is False
+    assert dist.upload_time == "2024-02-01T08:03:44.777001Z"
+    assert dist.size == 0
+
+
+def test_json_name_falls_back_to_url() -> None:
+    body = json.dumps({"meta": {"api-version": "1.0"}, "files": []}).encode()
+    assert parse_json(body).name == "frobnicate"
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"{", "invalid JSON"),
+        (b"", "invalid JSON"),
+        (b"[]", "JSON page is a list, not an object"),
+        (b'"files"', "not an object"),
+        (b'{"meta": {"api-version": "1.0"}, "files": [], "files": []}', "duplicate key"),
+        (b'{"meta": {"api-version": "1.0"}, "files": [{"size": NaN}]}', "invalid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
+        (json.dumps({"files": []}).encode(), "no meta object"),
+        (json.dumps({"meta": [], "files": []}).encode(), "no meta object"),
+        (json.dumps({"meta": {}, "files": []}).encode(), "no meta.api-version"),
+        (json_page(meta={"api-version": 1.1}), "bad api-version"),
+        (json_page(meta={"api-version": "v1"}), "bad api-version"),
+        (json_page(meta={"api-version": "2.0"}), "unsupported api-version '2.0'"),
+        (json_page(meta={"api-version": "0.9"}), "unsupported api-version"),
+        (json.dumps({"meta": {"api-version": "1.0"}, "files": {}}).encode(), "files is not a list"),
+        (json.dumps({"meta": {"api-version": "1.0"}}).encode(), "files is not a list"),
+        (json_page(name=7), "name is 7, not a string"),
+        (json_page(versions="1.0"), "versions is not a list of strings"),
+        (json_page(versions=[1]), "versions is not a list of strings"),
+        (json_page(["f.tar.gz"]), r"files\[0\] is not an object"),
+        (json_page([{"url": "https://files.example/f"}]), r"files\[0\] has no filename"),
+        (json_page([json_file(filename="")]), "has no filename"),
+        (json_page([json_file(filename=3)]), "has no filename"),
+        (json_page([json_file(filename="../evil.whl")]), "bad filename"),
+        (json_page([json_file(url=None)]), r"files\[0\] \(frobnicate-1.0.tar.gz\) has no url"),
+        (json_page([json_file(url="")]), "has no url"),
+        (json_page([json_file(hashes=["sha256"])]), r"files\[0\].hashes is \['sha256'\]"),
+        (json_page([json_file(hashes={"sha256": "xyz"})]), "bad sha256 digest 'xyz'"),
+        (json_page([json_file(hashes={"sha256": 5})]), "bad sha256 digest 5"),
+        (json_page([json_file(hashes={"sha-256": "ab"})]), "bad hash name 'sha-256'"),
+        (json_page([json_file(**{"requires-python": 3})]), "requires-python is 3"),
+        (json_page([json_file(yanked=1)]), "yanked is 1"),
+        (json_page([json_file(**{"core-metadata": "true"})]), "core-metadata is 'true'"),
+        (json_page([json_file(**{"core-metadata": {"sha256": "zz"}})]), "bad sha256 digest"),
+        (json_page([json_file(**{"gpg-sig": "false"})]), "gpg-sig is 'false'"),
+        (json_page([json_file(**{"upload-time": 1700000000})]), "upload-time is 1700000000"),
+        (json_page([json_file(size="12")]), "size is '12'"),
+        (json_page([json_file(size=-1)]), "size is -1"),
+        (json_page([json_file(size=True)]), "size is True"),
+        (json_page([json_file(size=1.5)]), "size is 1.5"),
+    ],
+)
+def test_json_malformed(body: bytes, match: str) -> None:
+    with pytest.raises(MalformedPage, match=match) as info:
+        parse_json(body)
+    assert info.value.url == PAGE_URL
+    assert str(info.value).startswith(f"malformed index page {PAGE_URL}: ")
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_attributes() -> None:
+    anchors = (
+        '<a href="/p/a-1.0.tar.gz#sha256=' + "AB" * 32 + '" data-requires-python="&gt;=3.8,&lt;4"'
+        ' data-yanked data-core-metadata="true" data-gpg-sig="true">a-1.0.tar.gz</a>'
+        '<A HREF="b-1.0.tar.gz#md5=' + "12" * 16 + '" DATA-YANKED="" data-gpg-sig="false">b</A>'
+        '<a href="c-1.0.tar.gz#egg=c&amp;sha512=' + "cd" * 64 + '" data-yanked="bad &quot;x&quot;"'
+        ' data-requires-python="">c</a>'
+    )
+    a, b, c = parse_html(html_page(anchors)).files
+    assert a.url == "https://index.example/p/a-1.0.tar.gz"
+    assert a.hashes == {"sha256": "ab" * 32}
+    assert a.requires_python == ">=3.8,<4"
+    assert (a.yanked, a.yanked_reason) == (True, None)  # valueless attribute
+    assert a.core_metadata is True
+    assert a.gpg_sig is True
+    assert b.url == "https://index.example/simple/frobnicate/b-1.0.tar.gz"
+    assert b.hashes == {"md5": "12" * 16}
+    assert (b.yanked, b.yanked_reason) == (True, None)  # empty string: no reason
+    assert b.gpg_sig is False
+    assert c.hashes == {"sha512": "cd" * 64}  # egg= is no hash
+    assert (c.yanked, c.yanked_reason) == (True, 'bad "x"')
+    assert c.requires_python is None
+    assert c.core_metadata is None and c.gpg_sig is None
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ('data-core-metadata="sha256=' + "ab" * 32 + '"', {"sha256": "ab" * 32}),
+        ('data-dist-info-metadata="sha256=' + "ab" * 32 + '"', {"sha256": "ab" * 32}),
+        ('data-dist-info-metadata="true"', True),
+        # PEP 714: data-core-metadata is read whenever present.
+        (
+            'data-dist-info-metadata="true" data-core-metadata="sha256=' + "ab" * 32 + '"',
+            {"sha256": "ab" * 32},
+        ),
+    ],
+)
+def test_html_core_metadata(attributes: str, expected: object) -> None:
+    page = parse_html(html_page(f'<a href="f-1.0.tar.gz" {attributes}>f</a>'))
+    assert only_file(page).core_metadata == expected
+
+
+def test_html_base_href_and_skipped_anchors() -> None:
+    anchors = (
+        '<a name="top"></a><a href="">empty</a><a href="../">parent</a>'
+        '<a href="f-1.0.tar.gz">f-1.0.tar.gz</a>'
+    )
+    body = html_page(anchors).replace(b"<head>", b'<head><base href="/mirror/files/">')
+    dist = only_file(parse_html(body))
+    assert dist.url == "https://index.example/mirror/files/f-1.0.tar.gz"
+    assert dist.filename == "f-1.0.tar.gz"
+
+
+def test_html_filename_is_unquoted_from_url() -> None:
+    page = parse_html(html_page('<a href="f%2B1-1.0.tar.gz?x=1&amp;y=2">anything</a>'))
+    dist = only_file(page)
+    assert dist.filename == "f+1-1.0.tar.gz"
+    assert dist.url == "https://index.example/simple/frobnicate/f%2B1-1.0.tar.gz?x=1&y=2"
+
+
+def test_html_serial_comment_anywhere() -> None:
+    body = html_page("", extra="\n<!--SERIAL 42-->\n")
+    assert parse_html(body).serials == {"html-comment": 42}
+    body = b"<!-- SERIAL 42 --><html><body></body></html><!--SERIAL 42--><!-- other -->"
+    assert parse_html(body).serials == {"html-comment": 42}
+
+
+def test_html_zero_files_is_valid() -> None:
+    page = parse_html(html_page("<p>no files yet</p>"))
+    assert page.files == ()
+    assert page.name == "frobnicate"
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (
+            html_page('<a href="f.tar.gz" data-core-metadata="yes">f</a>'),
+            "bad data-core-metadata value 'yes'",
+        ),
+        (
+            html_page('<a href="f.tar.gz" data-core-metadata>f</a>'),
+            "bad data-core-metadata value None",
+        ),
+        (
+            html_page('<a href="f.tar.gz" data-dist-info-metadata="sha256=nothex">f</a>'),
+            "bad sha256 digest 'nothex'",
+        ),
+        (html_page('<a href="f.tar.gz" data-gpg-sig="yes">f</a>'), "bad data-gpg-sig value"),
+        (html_page('<a href="f.tar.gz#sha256=zz">f</a>'), "bad sha256 digest 'zz'"),
+        (html_page('<a href="f.tar.gz#sha256=">f</a>'), "bad sha256 digest ''"),
+        (html_page('<a href="..%2Fevil.whl">f</a>'), "bad filename"),
+        (html_page("", "<!--SERIAL 1--><!--SERIAL 2-->"), "several different SERIAL comments"),
+        (
+            html_page("").replace(
+                b"<head>", b'<head><meta name="pypi:repository-version" content="2.0">'
+            ),
+            "unsupported api-version '2.0'",
+        ),
+        (
+            html_page("").replace(b"<head>", b'<head><meta name="pypi:repository-version">'),
+            "bad api-version ''",
+        ),
+    ],
+)
+def test_html_malformed(body: bytes, match: str) -> None:
+    with pytest.raises(MalformedPage, match=match):
+        parse_html(body)
+
+
+# --------------------------------------------------------------------------- serials
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", "-3", "1.5", "", " ", "1e3", "0x10", "+5", "１２", "12 13", "9" * 5000]
+)
+def test_bad_header_serial(value: str) -> None:
+    with pytest.raises(MalformedPage, match="non-numeric serial .* in X-PyPI-Last-Serial"):
+        parse_json(json_page(), headers={"X-PyPI-Last-Serial": value})
+
+
+def test_bad_header_serial_message() -> None:
+    with pytest.raises(MalformedPage) as info:
+        parse_json(json_page(), headers={"x-pypi-last-serial": "abc"})
+    assert info.value.reason == "non-numeric serial 'abc' in X-PyPI-Last-Serial"
+
+
+def test_header_lookup_is_case_insensitive() -> None:
+    for name in ("X-PyPI-Last-Serial", "x-pypi-last-serial", "X-PYPI-LAST-SERIAL"):
+        headers = {"Content-Type": JSON_CONTENT_TYPE, name: " 17 "}
+        assert parse_json(json_page(), headers=headers).serials == {"header": 17}
+    assert parse_json(json_page(), headers={"ETag": '"x"'}).serials == {}
+
+
+def test_conflicting_header_spellings() -> None:
+    headers = {"X-PyPI-Last-Serial": "17", "x-pypi-last-serial": "18"}
+    with pytest.raises(MalformedPage, match="conflicting X-PyPI-Last-Serial headers"):
+        parse_json(json_page(), headers=headers)
+
+
+@pytest.mark.parametrize("value", ["12", True, False, -1, 1.5, [1], {"a": 1}])
+def test_bad_json_serial(value: object) -> None:
+    with pytest.raises(MalformedPage, match="non-numeric serial .* in meta._last-serial"):
+        parse_json(json_page(meta={"api-version": "1.1", "_last-serial": value}))
+
+
+def test_json_serial_zero_and_null() -> None:
+    page = parse_json(json_page(meta={"api-version": "1.1", "_last-serial": 0}))
+    assert page.serials == {"json-meta": 0}
+    page = parse_json(json_page(meta={"api-version": "1.1", "_last-serial": None}))
+    assert page.serials == {}
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "1.5", "", "１２"])
+def test_bad_comment_serial(value: str) -> None:
+    with pytest.raises(MalformedPage, match="non-numeric serial .* in <!--SERIAL--> comment"):
+        parse_html(html_page("", extra=f"<!--SERIAL {value}-->"))
+
+
+def test_page_serial_agreeing_sources() -> None:
+    page = parse_html(html_page("", "<!--SERIAL 12-->"), headers={"X-PyPI-Last-Serial": "12"})
+    assert page.serials == {"header": 12, "html-comment": 12}
+    assert page_serial(page, PAGE_URL) == 12
+
+
+def test_page_serial_none() -> None:
+    assert page_serial(ProjectPage(name="x", files=()), PAGE_URL) is None
+
+
+def test_page_serial_disagreeing_json() -> None:
+    body = json_page(meta={"api-version": "1.1", "_last-serial": 10})
+    page = parse_json(body, headers={"X-PyPI-Last-Serial": "12"})
+    with pytest.raises(InconsistentSerials) as info:
+        page_serial(page, PAGE_URL)
+    assert isinstance(info.value, MalformedPage)
+    assert info.value.url == PAGE_URL
+    assert info.value.serials == {"header": 12, "json-meta": 10}
+    assert info.value.reason == "serials disagree: X-PyPI-Last-Serial 12, meta._last-serial 10"
+
+
+def test_page_serial_disagreeing_html() -> None:
+    page = parse_html(html_page("", "<!--SERIAL 9-->"), headers={"X-PyPI-Last-Serial": "12"})
+    with pytest.raises(MalformedPage, match="X-PyPI-Last-Serial 12, <!--SERIAL--> comment 9"):
+        page_serial(page, PAGE_URL)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def proxied(url: str) -> str:
+    return "http://127.0.0.1:8080/files/" + url.rsplit("/", 1)[-1]
+
+
+def test_render_json_shape() -> None:
+    page = parse_recorded("index-frobnicate.json")
+    document = json.loads(render_json(page, rewrite_url=proxied, serial=SERIAL))
+    assert document["meta"] == {"api-version": "1.1", "_last-serial": SERIAL}
+    assert document["name"] == "frobnicate"
+    assert document["versions"] == ["0.9", "1.0.0", "1.1.0", "1.1.1"]
+    old, wheel = document["files"][:2]
+    assert old == {
+        "filename": "frobnicate-0.9.tar.gz",
+        "url": "http://127.0.0.1:8080/files/frobnicate-0.9.tar.gz",
+        "hashes": {"sha256": "b1e2096b876bc4602b97acf144a21b8eb7cb49121dbb90c99acfd40a1c33b369"},
+        "yanked": False,
+        "upload-time": "2019-11-03T18:02:11.412090Z",
+        "size": 18233,
+    }
+    metadata = {"sha256": "6cf8af0b00050c5e19f5f524f0bf54eaa5cb1c852d0b78726f8feb0950785d72"}
+    assert wheel["core-metadata"] == metadata
+    assert "dist-info-metadata" not in wheel  # PEP 714: pip 22.3-23.1 crash on it in JSON
+    assert wheel["requires-python"] == ">=3.8"
+    assert document["files"][3]["yanked"] == (
+        "Broken import on Windows, use 1.1.1 (see issue #214 & #215)"
+    )
+
+
+def test_render_json_without_serial_or_versions() -> None:
+    page = ProjectPage(name="x", files=(DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz"),))
+    document = json.loads(render_json(page, rewrite_url=identity, serial=None))
+    assert document["meta"] == {"api-version": "1.1"}
+    assert "versions" not in document
+    assert document["files"] == [
+        {
+            "filename": "x-1.tar.gz",
+            "url": "https://f.example/x-1.tar.gz",
+            "hashes": {},
+            "yanked": False,
+        }
+    ]
+
+
+def test_render_html_shape() -> None:
+    page = parse_recorded("index-frobnicate.json")
+    text = render_html(page, rewrite_url=proxied, serial=SERIAL).decode()
+    assert '<meta name="pypi:repository-version" content="1.1">' in text
+    assert text.rstrip().endswith(f"</html>\n<!--SERIAL {SERIAL}-->")
+    metadata = "sha256=6cf8af0b00050c5e19f5f524f0bf54eaa5cb1c852d0b78726f8feb0950785d72"
+    assert (
+        '<a href="http://127.0.0.1:8080/files/frobnicate-1.0.0-py3-none-any.whl'
+        '#sha256=62e35a28c53145f66be00857b0bb044cd86e7281d2838fdf65146bdb60592a71"'
+        ' data-requires-python="&gt;=3.8"'
+        f' data-core-metadata="{metadata}" data-dist-info-metadata="{metadata}">'
+        "frobnicate-1.0.0-py3-none-any.whl</a>"
+    ) in text
+    assert 'data-yanked="Broken import on Windows, use 1.1.1 (see issue #214 &amp; #215)"' in text
+    assert "upload-time" not in text and "18233" not in text
+    no_serial = render_html(page, rewrite_url=proxied, serial=None).decode()
+    assert "SERIAL" not in no_serial
+
+
+def test_render_html_escapes_everything() -> None:
+    nasty = DistFile(
+        filename="x-1.0.tar.gz",
+        url="https://files.example/a\"b'<c>&d/x-1.0.tar.gz",
+        hashes={"md5": "12" * 16, "sha256": "ab" * 32, "sha512": "cd" * 64},
+        requires_python='>=3.8,<4" onclick="x',
+        yanked=True,
+        yanked_reason="<script>alert('&')</script>\r\nline two",
+        core_metadata={"sha512": "ef" * 64, "sha256": "01" * 32},
+        gpg_sig=True,
+    )
+    page = ProjectPage(name="<b>x</b>", files=(nasty,))
+    text = render_html(page, rewrite_url=identity, serial=1).decode()
+    assert "<script>" not in text and "<b>" not in text and '" onclick' not in text
+    assert "\r" not in text
+    parsed = only_file(parse_html(text.encode()))
+    assert parsed.url == nasty.url
+    assert parsed.hashes == {"sha256": "ab" * 32}  # one hash in the fragment, sha256 first
+    assert parsed.requires_python == nasty.requires_python
+    assert parsed.yanked_reason == nasty.yanked_reason
+    assert parsed.core_metadata == {"sha256": "01" * 32}
+    assert parsed.gpg_sig is True
+
+
+def test_render_html_prefers_sha256_then_strongest() -> None:
+    dist = DistFile(
+        "x-1.tar.gz", "https://f.example/x-1.tar.gz", {"md5": "12" * 16, "sha512": "cd" * 64}
+    )
+    text = render_html(ProjectPage("x", (dist,)), rewrite_url=identity, serial=None).decode()
+    assert "#sha512=" + "cd" * 64 + '"' in text
+    bare = DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz")
+    text = render_html(ProjectPage("x", (bare,)), rewrite_url=identity, serial=None).decode()
+    assert 'href="https://f.example/x-1.tar.gz"' in text
+
+
+def test_render_html_refuses_rewritten_url_with_fragment() -> None:
+    page = ProjectPage("x", (DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz"),))
+    with pytest.raises(ValueError, match="fragment"):
+        render_html(page, rewrite_url=lambda u: u + "#frag", serial=None)
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def synthetic_page() -> ProjectPage:
+    """Edge cases the recordings lack: odd characters, several hashes, gpg-sig, no hash."""
+    return ProjectPage(
+        name="Odd_Name.π",
+        files=(
+            DistFile(
+                filename="odd_name-1.0-py3-none-any.whl",
+                url="https://files.example/a%20b/odd_name-1.0-py3-none-any.whl?sig=1&x=2",
+                hashes={"sha256": "ab" * 32, "sha512": "cd" * 64},
+                requires_python=">=3.8,<4,!=3.9.*",
+                yanked=True,
+                yanked_reason='Don\'t use: "quoted" <tags> & π\nsecond line\r\nthird',
+                core_metadata=True,
+                gpg_sig=False,
+                upload_time="2024-02-01T08:03:44Z",
+                size=1,
+            ),
+            DistFile(
+                filename="odd_name-0.1.zip",
+                url="https://files.example/odd_name-0.1.zip",
+                yanked=True,
+                gpg_sig=True,
+                core_metadata={"sha256": "ef" * 32},
+            ),
+            DistFile(
+                filename="odd_name-0.0.tar.gz", url="http://files.example/odd_name-0.0.tar.gz"
+            ),
+        ),
+        versions=("0.0", "0.1", "1.0"),
+    )
+
+
+ROUND_TRIP_PAGES: dict[str, Callable[[], ProjectPage]] = {
+    "recorded-json": lambda: parse_recorded("index-frobnicate.json"),
+    "recorded-html": lambda: parse_recorded("index-frobnicate.html"),
+    "recorded-mirror": lambda: parse_recorded("mirror-frobnicate.html"),
+    "recorded-autoindex": lambda: parse_recorded("autoindex-frobnicate.html"),
+    "synthetic": synthetic_page,
+    "empty": lambda: ProjectPage(name="empty", files=()),
+}
+
+
+def html_carried(dist: DistFile) -> DistFile:
+    """What an HTML page can carry of a file: no PEP 700 fields, one hash per fragment."""
+    fragment = next((n for n in ("sha256", "sha512") if n in dist.hashes), None)
+    metadata = dist.core_metadata
+    if isinstance(metadata, Mapping):
+        metadata = {"sha256": metadata["sha256"]}
+    return dataclasses.replace(
+        dist,
+        size=None,
+        upload_time=None,
+        hashes={fragment: dist.hashes[fragment]} if fragment else {},
+        core_metadata=metadata,
+    )
+
+
+@pytest.mark.parametrize("serial", [None, 0, SERIAL])
+@pytest.mark.parametrize("make", ROUND_TRIP_PAGES.values(), ids=ROUND_TRIP_PAGES.keys())
+def test_json_round_trip(make: Callable[[], ProjectPage], serial: int | None) -> None:
+    page = make()
+    body = render_json(page, rewrite_url=identity, serial=serial)
+    back = parse_page(body, content_type=JSON_CONTENT_TYPE, url=PAGE_URL)
+    assert back.files == page.files
+    assert back.name == page.name
+    assert back.versions == page.versions
+    assert page_serial(back, PAGE_URL) == serial
+    assert content_fingerprint(back) == content_fingerprint(page)
+    # Rendering is deterministic, so a re-render is byte-identical.
+    assert render_json(back, rewrite_url=identity, serial=serial) == body
+
+
+@pytest.mark.parametrize("serial", [None, 0, SERIAL])
+@pytest.mark.parametrize("make", ROUND_TRIP_PAGES.values(), ids=ROUND_TRIP_PAGES.keys())
+def test_html_round_trip(make: Callable[[], ProjectPage], serial: int | None) -> None:
+    page = make()
+    body = render_html(page, rewrite_url=identity, serial=serial)
+    back = parse_page(body, content_type="text/html; charset=utf-8", url=PAGE_URL)
+    assert list(back.files) == [html_carried(f) for f in page.files]
+    assert page_serial(back, PAGE_URL) == serial
+    assert back.api_version == "1.1"
+    assert back.name == "frobnicate"  # HTML pages name the project only in their URL
+    renamed = dataclasses.replace(back, name=page.name)
+    assert render_html(renamed, rewrite_url=identity, serial=serial) == body
+
+
+def test_round_trip_through_the_proxy_rewrite() -> None:
+    page = parse_recorded("index-frobnicate.json")
+    back = parse_json(render_json(page, rewrite_url=proxied, serial=None))
+    assert [f.url for f in back.files] == [proxied(f.url) for f in page.files]
+    assert content_fingerprint(back) == content_fingerprint(page)
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def test_fingerprint_ignores_urls_order_and_pep700() -> None:
+    page = parse_recorded("index-frobnicate.json")
+    moved = dataclasses.replace(
+        page,
+        files=tuple(
+            dataclasses.replace(f, url="https://elsewhere.example/" + f.filename, size=None)
+            for f in reversed(page.files)
+        ),
+        serials={"header": 1},
+    )
+    assert content_fingerprint(moved) == content_fingerprint(page)
+    assert hash(content_fingerprint(page)) == hash(content_fingerprint(moved))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"yanked": True},
+        {"yanked": True, "yanked_reason": "oops"},
+        {"hashes": {"sha256": "00" * 32}},
+        {"requires_python": ">=3.12"},
+        {"filename": "frobnicate-0.9.zip"},
+    ],
+)
+def test_fingerprint_sees_installer_relevant_changes(change: dict[str, Any]) -> None:
+    page = parse_recorded("index-frobnicate.json")
+    changed = dataclasses.replace(
+        page, files=(dataclasses.replace(page.files[0], **change), *page.files[1:])
+    )
+    assert content_fingerprint(changed) != content_fingerprint(page)
+
+
+def test_fingerprint_sees_added_and_removed_files() -> None:
+    page = parse_recorded("index-frobnicate.json")
+    assert content_fingerprint(dataclasses.replace(page, files=page.files[1:])) != (
+        content_fingerprint(page)
+    )
+
+
+# --------------------------------------------------------------------------- pip reads us
+
+
+def pip_links(body: bytes, content_type: str) -> list[Any]:
+    collector = pytest.importorskip("pip._internal.index.collector")
+    try:
+        content = collector.IndexContent(
+            body, content_type, encoding=None, url="http://127.0.0.1:8080/simple/odd-name/"
+        )
+        return list(collector.parse_links(content))
+    except (AttributeError, TypeError) as exc:  # pip internals moved: not our regression
+        pytest.skip(f"pip internals changed: {exc}")
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_pip_reads_rendered_pages(fmt: str) -> None:
+    """The installed pip's own link parser sees the same files, hashes, yanks and metadata."""
+    page = synthetic_page()
+    if fmt == "json":
+        body = render_json(page, rewrite_url=identity, serial=5)
+        links = pip_links(body, JSON_CONTENT_TYPE)
+    else:
+        body = render_html(page, rewrite_url=identity, serial=5)
+        links = pip_links(body, HTML_CONTENT_TYPE)
+    assert [link.filename for link in links] == [
+        "odd_name-1.0-py3-none-any.whl",
+        "odd_name-0.1.zip",
+        "odd_name-0.0.tar.gz",
+    ]
+    first, second, third = links
+    assert first.yanked_reason == page.files[0].yanked_reason
+    assert second.yanked_reason == ""  # yanked without a reason
+    assert third.yanked_reason is None
+    assert first.requires_python == ">=3.8,<4,!=3.9.*"
+    assert first.metadata_file_data is not None and first.metadata_file_data.hashes is None
+    assert second.metadata_file_data.hashes == {"sha256": "ef" * 32}
+    assert third.metadata_file_data is None
+    assert first.is_hash_allowed(None) is False
+    assert first.as_hashes().is_hash_allowed("sha256", hex_digest="ab" * 32)
