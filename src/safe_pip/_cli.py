@@ -1,0 +1,133 @@
+"""Command line: ``safe-pip [guard options] COMMAND [pip's arguments…]``.
+
+One function (``main``) maps every error to a message and an exit code; the table is in the
+README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from safe_pip import __version__
+from safe_pip._errors import ExitCode, SafePipError, UsageError
+from safe_pip._pipcmd import GUARDED_COMMANDS
+from safe_pip._runner import GuardOptions, run, say
+
+DEFAULT_MAX_WAIT = 120.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="safe-pip",
+        description=(
+            "Run pip with every index page proven fresh against the index's serial; stale "
+            "views are waited out, then refused with nothing installed (exit 75)."
+        ),
+        epilog="Guard options go before the pip command: safe-pip --max-wait 30 install -r r.txt",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"safe-pip {__version__}")
+    parser.add_argument(
+        "--changelog",
+        metavar="URL",
+        help="the main index's XML-RPC changelog endpoint [SAFE_PIP_CHANGELOG; "
+        "default for PyPI: its own]",
+    )
+    parser.add_argument(
+        "--origin",
+        metavar="URL",
+        help="the main simple index reached without the cache, used as an authority "
+        "[SAFE_PIP_ORIGIN]",
+    )
+    parser.add_argument(
+        "--max-wait",
+        metavar="SECONDS",
+        help=f"how long to wait out a stale view [SAFE_PIP_MAX_WAIT; {DEFAULT_MAX_WAIT:g}]",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="refuse anything not proven fresh [SAFE_PIP_STRICT=1]",
+    )
+    parser.add_argument(
+        "--guard-report", metavar="FILE", help="write a JSON record of every page checked"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the guard's work")
+    parser.add_argument("command", choices=GUARDED_COMMANDS, metavar="COMMAND",
+                        help="one of: " + ", ".join(GUARDED_COMMANDS))
+    parser.add_argument("pip_args", nargs=argparse.REMAINDER, help="pip's own arguments")
+    return parser
+
+
+def _max_wait(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{where}: not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise UsageError(f"{where}: must be a finite number of seconds >= 0, not {text!r}")
+    return value
+
+
+def _flag(text: str, where: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"", "0", "false", "no", "off"}:
+        return False
+    raise UsageError(f"{where}: expected 1 or 0, not {text!r}")
+
+
+def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOptions:
+    """Guard options from the command line, else from SAFE_PIP_* variables."""
+    if ns.max_wait is not None:
+        max_wait = _max_wait(ns.max_wait, "--max-wait")
+    elif "SAFE_PIP_MAX_WAIT" in env:
+        max_wait = _max_wait(env["SAFE_PIP_MAX_WAIT"], "SAFE_PIP_MAX_WAIT")
+    else:
+        max_wait = DEFAULT_MAX_WAIT
+    strict = ns.strict if ns.strict else _flag(env.get("SAFE_PIP_STRICT", ""), "SAFE_PIP_STRICT")
+    return GuardOptions(
+        changelog=ns.changelog or env.get("SAFE_PIP_CHANGELOG") or None,
+        origin=ns.origin or env.get("SAFE_PIP_ORIGIN") or None,
+        max_wait=max_wait,
+        strict=strict,
+        report=ns.guard_report,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run safe-pip; returns the exit code (see the README's table)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ns = _parser().parse_args(args)
+        logging.basicConfig(
+            level=logging.DEBUG if ns.verbose else logging.WARNING,
+            format="safe-pip: %(message)s",
+        )
+        options = guard_options(ns, os.environ)
+        pip_args = list(ns.pip_args)
+        if pip_args[:1] == ["--"]:
+            pip_args = pip_args[1:]
+        return run(options, ns.command, pip_args)
+    except SafePipError as exc:
+        say(f"error: {exc}")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,691 @@
+"""The guard: fetches index pages and files for pip, proves them fresh, or refuses.
+
+This module holds the decisions (which copy to ask for, how long to wait, when to refuse); the
+HTTP server that pip talks to is in ``_proxy`` and only translates requests to these calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import IO, Literal
+
+import requests
+
+from safe_pip._changelog import ChangelogAuthority, JournalSummary
+from safe_pip._errors import AuthorityError, MalformedPage
+from safe_pip._http import (
+    TransportSettings,
+    credentials_of,
+    netloc_of,
+    redact,
+    strip_credentials,
+)
+from safe_pip._pages import (
+    HTML_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    ProjectPage,
+    content_fingerprint,
+    page_serial,
+    parse_page,
+    render_html,
+    render_json,
+)
+from safe_pip._verdict import Evidence, Judgement, Verdict, judge
+
+logger = logging.getLogger("safe_pip")
+
+Format = Literal["json", "html"]
+Encoding = Literal["gzip", "identity"]
+
+#: Every cached copy of a page the guard may ask for. HTML and JSON, gzip and plain are
+#: separate copies at the CDN; asking another is the one cache bypass that works (DESIGN.md).
+VARIANTS: tuple[tuple[Format, Encoding], ...] = (
+    ("json", "gzip"),
+    ("html", "gzip"),
+    ("json", "identity"),
+    ("html", "identity"),
+)
+_ACCEPT = {
+    "json": JSON_CONTENT_TYPE,
+    "html": f"{HTML_CONTENT_TYPE}, text/html;q=0.9",
+}
+
+#: How often a wait is reported on stderr (a calm rate, not once per retry).
+PROGRESS_EVERY = 10.0
+
+
+@dataclass
+class IndexEntry:
+    """One index pip uses, as the guard reaches it."""
+
+    number: int
+    upstream: str  # ends with "/", may carry credentials (never shown)
+    changelog: ChangelogAuthority | None = None
+    changelog_url: str | None = None
+    origin: str | None = None  # uncached simple index URL, ends with "/"
+    remembered: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)  # serials accepted this run
+    warned: set[str] = field(default_factory=set)
+    summary: JournalSummary | None = None
+    summary_error: str | None = None
+
+    @property
+    def display(self) -> str:
+        return redact(self.upstream)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file listed on a page the guard served, and what the page says its bytes are."""
+
+    url: str
+    filename: str
+    hashes: dict[str, str]
+    metadata_hashes: dict[str, str]
+    index: IndexEntry
+
+
+@dataclass
+class PageRecord:
+    """One checked page, as written to the guard report."""
+
+    url: str
+    index: str
+    project: str
+    serial_seen: int | None = None
+    serial_required: int | None = None
+    attempts: int = 0
+    verdict: str = ""
+    authority: str = ""
+    reason: str = ""
+    variant: str = ""
+    elapsed_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the guard refused a view (one line per refused project on stderr)."""
+
+    project: str
+    index: str
+    verdict: str
+    seen: int | None
+    required: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        seen = "none" if self.seen is None else str(self.seen)
+        required = "unknown" if self.required is None else str(self.required)
+        return (
+            f"refused {self.project} from {self.index}: {self.verdict}, serial {seen} seen, "
+            f"{required} required ({self.reason})"
+        )
+
+
+class Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+        super().__init__(str(refusal))
+
+
+@dataclass
+class ServedPage:
+    body: bytes
+    content_type: str
+
+
+class NotFound(Exception):
+    """The index has no such project (passed to pip as a 404, which pip reads as "none")."""
+
+
+class _Transient(Exception):
+    """A fetch that may work when tried again (5xx, timeouts, resets, truncated bodies)."""
+
+
+class Guard:
+    """Proves pages fresh for one run. Thread-safe: pip and prefetchers call it at once."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        transport: TransportSettings,
+        *,
+        max_wait: float,
+        strict: bool,
+        on_refuse: Callable[[Refusal], None],
+        say: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        first_backoff: float = 0.2,
+        max_backoff: float = 1.0,
+    ) -> None:
+        self.session = session
+        self.transport = transport
+        self.max_wait = max_wait
+        self.strict = strict
+        self.on_refuse = on_refuse
+        self.say = say
+        self.clock = clock
+        self.sleep = sleep
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
+        self.indexes: list[IndexEntry] = []
+        self.records: list[PageRecord] = []
+        self.authority_calls: list[dict[str, object]] = []
+        self.refusals: list[Refusal] = []
+        self.files: dict[int, FileEntry] = {}
+        self._file_ids: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._page_locks: dict[tuple[int, str], threading.Lock] = {}
+        self._pages: dict[tuple[int, str], ProjectPage | None] = {}
+        self._origin_pages: dict[tuple[int, str], tuple[bool, ProjectPage | None]] = {}
+        self._summary_threads: list[threading.Thread] = []
+        self.proxy_base = ""  # set by the proxy once it listens: http://127.0.0.1:PORT/TOKEN
+        self.closing = threading.Event()
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def add_index(
+        self,
+        upstream: str,
+        *,
+        changelog: ChangelogAuthority | None = None,
+        changelog_url: str | None = None,
+        origin: str | None = None,
+        remembered: dict[str, int] | None = None,
+    ) -> IndexEntry:
+        upstream = upstream if upstream.endswith("/") else upstream + "/"
+        with self._lock:
+            for entry in self.indexes:
+                if entry.upstream == upstream:
+                    return entry
+            entry = IndexEntry(
+                number=len(self.indexes),
+                upstream=upstream,
+                changelog=changelog,
+                changelog_url=changelog_url,
+                origin=(origin if origin is None or origin.endswith("/") else origin + "/"),
+                remembered=dict(remembered or {}),
+            )
+            self.indexes.append(entry)
+            return entry
+
+    def start_authorities(self) -> None:
+        """Ask the changelogs in the background while pip starts, so no page waits for it."""
+        for entry in self.indexes:
+            if entry.changelog is not None:
+                thread = threading.Thread(
+                    target=self._load_summary, args=(entry,), daemon=True, name="changelog"
+                )
+                thread.start()
+                self._summary_threads.append(thread)
+
+    def _load_summary(self, entry: IndexEntry) -> None:
+        assert entry.changelog is not None
+        try:
+            entry.summary = entry.changelog.summary()
+        except AuthorityError as exc:
+            entry.summary_error = str(exc)
+
+    def index_url(self, entry: IndexEntry) -> str:
+        return f"{self.proxy_base}/i/{entry.number}/"
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def page(self, number: int, project: str, accept: str) -> ServedPage:
+        """The page pip asked for, rendered in a format pip accepts; raises Refused/NotFound."""
+        if number >= len(self.indexes):
+            raise NotFound(project)
+        entry = self.indexes[number]
+        page = self._verified(entry, project)
+        if page is None:
+            raise NotFound(project)
+        serial = entry.seen.get(project)
+        if "json" in accept:
+            return ServedPage(
+                render_json(page, rewrite_url=self._rewrite_for(entry, page), serial=serial),
+                JSON_CONTENT_TYPE,
+            )
+        return ServedPage(
+            render_html(page, rewrite_url=self._rewrite_for(entry, page), serial=serial),
+            "text/html; charset=utf-8",
+        )
+
+    def _verified(self, entry: IndexEntry, project: str) -> ProjectPage | None:
+        key = (entry.number, project)
+        with self._lock:
+            lock = self._page_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._pages:
+                return self._pages[key]
+            page = self._check(entry, project)
+            self._pages[key] = page
+            return page
+
+    def _check(self, entry: IndexEntry, project: str) -> ProjectPage | None:
+        started = self.clock()
+        url = f"{entry.upstream}{project}/"
+        record = PageRecord(url=redact(url), index=entry.display, project=project)
+        with self._lock:
+            self.records.append(record)
+        evidence = self._evidence(entry, project)
+        deadline: float | None = None
+        backoff = self.first_backoff
+        last_report = 0.0
+        problem: Judgement | str = "no answer"
+        while True:
+            rollback: Judgement | None = None
+            for fmt, enc in VARIANTS:
+                record.attempts += 1
+                try:
+                    page = self._fetch(url, fmt, enc)
+                except NotFound:
+                    if evidence.origin_available and evidence.origin_fingerprint is not None:
+                        problem = "the index answered 404 but the uncached origin lists it"
+                        continue
+                    self._finish(record, started, "NOT-FOUND", None, None, "", "404", fmt, enc)
+                    return None
+                except (MalformedPage, _Transient) as exc:
+                    problem = str(exc)
+                    continue
+                try:
+                    serial = page_serial(page, url)
+                except MalformedPage as exc:
+                    problem = str(exc)
+                    continue
+                verdict = judge(serial, content_fingerprint(page), evidence)
+                if verdict.verdict is Verdict.STALE:
+                    problem = verdict
+                    continue
+                if verdict.verdict is Verdict.ROLLBACK:
+                    rollback = verdict
+                    continue
+                self._accept(entry, project, record, verdict, started, fmt, enc)
+                return page
+            if rollback is not None:
+                self._refuse(entry, project, record, rollback, started)
+            now = self.clock()
+            if deadline is None:
+                deadline = now + self.max_wait
+            if now >= deadline:
+                self._refuse(entry, project, record, problem, started)
+            if now - last_report >= PROGRESS_EVERY:
+                last_report = now
+                self.say(self._waiting_line(entry, project, problem, deadline - now))
+            self.sleep(min(backoff, max(0.0, deadline - now)))
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _waiting_line(
+        self, entry: IndexEntry, project: str, problem: Judgement | str, left: float
+    ) -> str:
+        if isinstance(problem, Judgement):
+            what = f"serial {problem.seen} seen, {problem.required} required"
+        else:
+            what = problem
+        return (
+            f"waiting for a fresh page of {project} on {entry.display}: {what} "
+            f"({left:.0f} s left)"
+        )
+
+    def _accept(
+        self,
+        entry: IndexEntry,
+        project: str,
+        record: PageRecord,
+        verdict: Judgement,
+        started: float,
+        fmt: str,
+        enc: str,
+    ) -> None:
+        self._finish(
+            record,
+            started,
+            str(verdict.verdict),
+            verdict.seen,
+            verdict.required,
+            verdict.authority,
+            verdict.reason,
+            fmt,
+            enc,
+        )
+        if verdict.verdict in (Verdict.UNVERIFIED, Verdict.NO_SERIAL):
+            if self.strict:
+                self._refuse(entry, project, record, verdict, started, strict=True)
+            self._warn_once(entry, verdict.verdict)
+        if verdict.seen is not None:
+            with self._lock:
+                entry.seen[project] = max(entry.seen.get(project, 0), verdict.seen)
+
+    def _warn_once(self, entry: IndexEntry, verdict: Verdict) -> None:
+        with self._lock:
+            if verdict.value in entry.warned:
+                return
+            entry.warned.add(verdict.value)
+        if verdict is Verdict.NO_SERIAL:
+            self.say(
+                f"warning: {entry.display} gives no serials; the freshness of its pages "
+                "cannot be proven (--strict refuses such pages)"
+            )
+        else:
+            why = entry.summary_error or "no changelog or origin is known for this index"
+            self.say(
+                f"warning: freshness not proven on {entry.display}: {why}; pages are checked "
+                "only against serials seen before (--strict refuses such pages)"
+            )
+
+    def _finish(
+        self,
+        record: PageRecord,
+        started: float,
+        verdict: str,
+        seen: int | None,
+        required: int | None,
+        authority: str,
+        reason: str,
+        fmt: str,
+        enc: str,
+    ) -> None:
+        record.verdict = verdict
+        record.serial_seen = seen
+        record.serial_required = required
+        record.authority = authority
+        record.reason = reason
+        record.variant = f"{fmt}/{enc}"
+        record.elapsed_ms = int((self.clock() - started) * 1000)
+
+    def _refuse(
+        self,
+        entry: IndexEntry,
+        project: str,
+        record: PageRecord,
+        problem: Judgement | str,
+        started: float,
+        *,
+        strict: bool = False,
+    ) -> None:
+        if isinstance(problem, Judgement):
+            verdict = str(problem.verdict)
+            seen, required, reason = problem.seen, problem.required, problem.reason
+            if strict:
+                reason = f"{reason}; --strict refuses what is not proven fresh"
+        else:
+            verdict, seen, required, reason = "STALE", None, None, problem
+        if not strict and verdict == "STALE":
+            reason = f"{reason}; still stale after {self.max_wait:g} s"
+        refusal = Refusal(project, entry.display, verdict, seen, required, reason)
+        record.verdict = f"REFUSED ({verdict})"
+        record.serial_seen, record.serial_required, record.reason = seen, required, reason
+        record.elapsed_ms = int((self.clock() - started) * 1000)
+        self._refused(refusal)
+
+    def _refused(self, refusal: Refusal) -> None:
+        with self._lock:
+            self.refusals.append(refusal)
+        self.on_refuse(refusal)
+        raise Refused(refusal)
+
+    def _evidence(self, entry: IndexEntry, project: str) -> Evidence:
+        ev: dict[str, object] = {"remembered": entry.remembered.get(project)}
+        if entry.changelog is not None:
+            for thread in self._summary_threads:
+                thread.join()
+            if entry.summary is not None:
+                summary = entry.summary
+                ev.update(
+                    changelog_available=True,
+                    changelog_required=summary.required(project),
+                    changelog_low=summary.low,
+                    changelog_head=summary.head,
+                )
+        if entry.origin is not None:
+            available, origin_page = self._origin_page(entry, project)
+            if available:
+                ev["origin_available"] = True
+                if origin_page is not None:
+                    try:
+                        ev["origin_serial"] = page_serial(origin_page, entry.origin)
+                    except MalformedPage:
+                        ev["origin_serial"] = None
+                    ev["origin_fingerprint"] = content_fingerprint(origin_page)
+        return Evidence(**ev)  # type: ignore[arg-type]
+
+    def _origin_page(self, entry: IndexEntry, project: str) -> tuple[bool, ProjectPage | None]:
+        key = (entry.number, project)
+        if key in self._origin_pages:
+            return self._origin_pages[key]
+        assert entry.origin is not None
+        url = f"{entry.origin}{project}/"
+        deadline = self.clock() + self.max_wait
+        result: tuple[bool, ProjectPage | None] = (False, None)
+        backoff = self.first_backoff
+        while True:
+            t0 = self.clock()
+            status: int | None = None
+            error: str | None = None
+            try:
+                result = (True, self._fetch(url, "json", "gzip", authority=True))
+                status = 200
+                break
+            except NotFound:
+                result, status = (True, None), 404
+                break
+            except (MalformedPage, _Transient) as exc:
+                error = str(exc)
+                if isinstance(exc, MalformedPage) or self.clock() >= deadline:
+                    entry.summary_error = entry.summary_error or f"origin {redact(url)}: {error}"
+                    break
+            finally:
+                self._call("origin", "GET", url, status, t0, error)
+            self.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+        self._origin_pages[key] = result
+        return result
+
+    def _call(
+        self, authority: str, method: str, url: str, status: int | None, t0: float, err: str | None
+    ) -> None:
+        with self._lock:
+            self.authority_calls.append(
+                {
+                    "authority": authority,
+                    "method": method,
+                    "url": redact(url),
+                    "status": status,
+                    "elapsed_ms": int((self.clock() - t0) * 1000),
+                    "error": err,
+                }
+            )
+
+    def _fetch(self, url: str, fmt: Format, enc: Encoding, *, authority: bool = False) -> ProjectPage:
+        headers = {"Accept": _ACCEPT[fmt], "Accept-Encoding": enc}
+        if authority:
+            headers["Cache-Control"] = "no-cache"
+        try:
+            resp = self.session.get(
+                url,
+                headers=headers,
+                timeout=self.transport.timeout,
+                verify=self.transport.verify_for(url),
+            )
+            body = resp.content
+        except requests.RequestException as exc:
+            raise _Transient(f"{redact(url)}: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 404 or resp.status_code == 410:
+            raise NotFound(url)
+        if resp.status_code != 200:
+            raise _Transient(f"{redact(url)} answered HTTP {resp.status_code}")
+        return parse_page(
+            body,
+            content_type=resp.headers.get("Content-Type", ""),
+            url=resp.url,
+            headers=resp.headers,
+        )
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _rewrite_for(self, entry: IndexEntry, page: ProjectPage) -> Callable[[str], str]:
+        by_url = {f.url: f for f in page.files}
+
+        def rewrite(url: str) -> str:
+            dist = by_url.get(url)
+            filename = dist.filename if dist else url.rsplit("/", 1)[-1].split("?")[0]
+            meta = dist.core_metadata if dist else None
+            file_id = self.register_file(
+                url,
+                filename,
+                dict(dist.hashes) if dist else {},
+                dict(meta) if isinstance(meta, dict) else {},
+                entry,
+            )
+            return f"{self.proxy_base}/f/{file_id}/{urllib.parse.quote(filename)}"
+
+        return rewrite
+
+    def register_file(
+        self,
+        url: str,
+        filename: str,
+        hashes: dict[str, str],
+        metadata_hashes: dict[str, str],
+        entry: IndexEntry,
+    ) -> int:
+        with self._lock:
+            file_id = self._file_ids.get(url)
+            if file_id is None:
+                file_id = len(self._file_ids)
+                self._file_ids[url] = file_id
+            self.files[file_id] = FileEntry(url, filename, hashes, metadata_hashes, entry)
+            return file_id
+
+    def fetch_file(self, file_id: int, name: str) -> tuple[IO[bytes], int]:
+        """A listed file (or its PEP 658 metadata), verified against the page's hashes.
+
+        The bytes are spooled to disk while hashed and only then handed to pip, so a wrong or
+        truncated file can be fetched again instead of reaching pip (a page can be fresher than
+        the file host, DESIGN.md). Memory stays flat whatever the file's size.
+        """
+        entry = self.files.get(file_id)
+        if entry is None:
+            raise NotFound(name)
+        if name == entry.filename:
+            url, expected = entry.url, entry.hashes
+        elif name == entry.filename + ".metadata":
+            url, expected = _metadata_url(entry.url), entry.metadata_hashes
+        else:
+            raise NotFound(name)
+        deadline = self.clock() + self.max_wait
+        backoff = self.first_backoff
+        last_report = self.clock()
+        while True:
+            try:
+                return self._download(url, entry, expected)
+            except NotFound:
+                problem = f"{redact(url)} answered 404"
+            except _Transient as exc:
+                problem = str(exc)
+            now = self.clock()
+            if now >= deadline:
+                self._refused(
+                    Refusal(
+                        entry.filename,
+                        entry.index.display,
+                        "FILE",
+                        None,
+                        None,
+                        f"{problem}; still failing after {self.max_wait:g} s",
+                    )
+                )
+            if now - last_report >= PROGRESS_EVERY:
+                last_report = now
+                self.say(f"waiting for {name}: {problem} ({deadline - now:.0f} s left)")
+            self.sleep(min(backoff, max(0.0, deadline - now)))
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _download(self, url: str, entry: FileEntry, expected: dict[str, str]) -> tuple[IO[bytes], int]:
+        auth = None
+        creds = credentials_of(entry.index.upstream)
+        if creds and netloc_of(url) == netloc_of(entry.index.upstream):
+            auth = creds
+        hashers = {
+            name: hashlib.new(name) for name in expected if name in hashlib.algorithms_available
+        }
+        spool = tempfile.TemporaryFile(prefix="safe-pip-")
+        size = 0
+        try:
+            with self.session.get(
+                url,
+                stream=True,
+                auth=auth,
+                timeout=self.transport.timeout,
+                verify=self.transport.verify_for(url),
+            ) as resp:
+                if resp.status_code in (404, 410):
+                    raise NotFound(url)
+                if resp.status_code != 200:
+                    raise _Transient(f"{redact(url)} answered HTTP {resp.status_code}")
+                for chunk in resp.iter_content(chunk_size=256 * 1024):
+                    spool.write(chunk)
+                    size += len(chunk)
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+        except requests.RequestException as exc:
+            spool.close()
+            raise _Transient(f"{redact(url)}: {type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            spool.close()
+            raise
+        for name, hasher in hashers.items():
+            if hasher.hexdigest() != expected[name].lower():
+                spool.close()
+                raise _Transient(f"{redact(url)}: {name} does not match the page's hash")
+        spool.seek(0)
+        return spool, size
+
+    def unproxy(self, text: str) -> str:
+        """Text pip wrote (a lock file, a report) with the guard's URLs put back as the index's.
+
+        Credentials are never written back: lock files travel in git.
+        """
+        with self._lock:
+            files = dict(self.files)
+            indexes = list(self.indexes)
+        for file_id, entry in files.items():
+            proxied = f"{self.proxy_base}/f/{file_id}/{urllib.parse.quote(entry.filename)}"
+            text = text.replace(proxied, strip_credentials(entry.url))
+        for index in indexes:
+            text = text.replace(self.index_url(index), strip_credentials(index.upstream))
+            text = text.replace(self.index_url(index).rstrip("/"), strip_credentials(index.upstream).rstrip("/"))
+        return text
+
+    # -- the run's record ---------------------------------------------------------------------
+
+    def report(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "pages": [asdict(r) for r in self.records],
+                "authority_calls": list(self.authority_calls),
+                "refusals": [asdict(r) for r in self.refusals],
+            }
+
+
+def _metadata_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path + ".metadata"))
+
+
+def iter_file(handle: IO[bytes], size: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
+    """Read a spooled file back in chunks (the proxy writes them to pip's socket)."""
+    left = size
+    while left > 0:
+        data = handle.read(min(chunk, left))
+        if not data:
+            break
+        left -= len(data)
+        yield data

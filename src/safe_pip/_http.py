@@ -1,0 +1,84 @@
+"""The one place that builds the HTTP session used to reach indexes and authorities."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+
+import requests
+import requests.adapters
+
+from safe_pip import __version__
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """What pip's configuration says about reaching the network, applied upstream by the guard.
+
+    pip only ever talks to the loopback guard, so its ``--cert``, ``--client-cert``,
+    ``--proxy`` and ``--trusted-host`` settings must be honoured by the guard instead.
+    """
+
+    timeout: float = 15.0
+    cert: str | None = None  # a CA bundle (pip --cert, PIP_CERT, REQUESTS_CA_BUNDLE)
+    client_cert: str | None = None
+    proxy: str | None = None
+    trusted_hosts: tuple[str, ...] = field(default_factory=tuple)
+
+    def verify_for(self, url: str) -> bool | str:
+        """TLS verification for one URL: never weakened, except for pip's trusted hosts."""
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        hostport = f"{host}:{parts.port}" if parts.port else host
+        for trusted in self.trusted_hosts:
+            if trusted in (host, hostport):
+                return False
+        return self.cert if self.cert else True
+
+
+def make_session(settings: TransportSettings, *, pool: int = 16) -> requests.Session:
+    """A session with a descriptive User-Agent, the user's TLS and proxy settings, a big pool."""
+    session = requests.Session()
+    session.headers["User-Agent"] = f"safe-pip/{__version__} (+{requests.__name__})"
+    adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if settings.client_cert:
+        session.cert = settings.client_cert
+    if settings.proxy:
+        session.proxies = {"http": settings.proxy, "https": settings.proxy}
+    return session
+
+
+def redact(url: str) -> str:
+    """A URL without credentials, as safe-pip shows and stores it (like pip's redaction)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"****@{host}"))
+
+
+def strip_credentials(url: str) -> str:
+    """A URL with its user-info removed entirely (for keys and lock files)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def credentials_of(url: str) -> tuple[str, str] | None:
+    """The user and password in a URL, if any (pip sends index credentials to that host)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return None
+    return (
+        urllib.parse.unquote(parts.username),
+        urllib.parse.unquote(parts.password or ""),
+    )
+
+
+def netloc_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return f"{host}:{parts.port}" if parts.port else host

@@ -1,0 +1,212 @@
+"""Reading a pip command line and pip's configuration the way pip itself would.
+
+safe-pip never imports pip for its internals; it asks pip (``pip config list``) for the merged
+configuration and applies pip's precedence: command line, then ``PIP_*`` variables, then the
+command's own section, then ``[global]`` (pip's ``ConfigOptionParser``).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from safe_pip._errors import UsageError
+
+#: The pip commands safe-pip guards.
+GUARDED_COMMANDS = ("install", "download", "wheel", "lock")
+
+
+def default_index_url() -> str:
+    """pip's default index URL, read from pip at run time (the one internal safe-pip reads)."""
+    try:
+        from pip._internal.models.index import PyPI
+    except ImportError as exc:  # pragma: no cover - depends on pip's layout
+        raise UsageError(
+            "cannot read pip's default index URL (pip._internal.models.index.PyPI moved); "
+            "pass --index-url explicitly"
+        ) from exc
+    return str(PyPI.simple_url)
+
+
+def default_changelog_url() -> str:
+    """The default index's XML-RPC endpoint, read from pip's constant."""
+    from pip._internal.models.index import PyPI
+
+    return str(PyPI.pypi_url)
+
+
+# pip options that take a value (long name -> short name), which safe-pip reads or rewrites.
+_VALUE_OPTIONS = {
+    "--index-url": "-i",
+    "--extra-index-url": None,
+    "--requirement": "-r",
+    "--constraint": "-c",
+    "--timeout": None,
+    "--default-timeout": None,
+    "--proxy": None,
+    "--cert": None,
+    "--client-cert": None,
+    "--trusted-host": None,
+    "--python": None,
+    "--find-links": "-f",
+    "--report": None,
+    "--output": "-o",
+}
+_FLAG_OPTIONS = {"--no-index", "--isolated", "--help", "--version", "--require-hashes"}
+_SHORT = {short: long for long, short in _VALUE_OPTIONS.items() if short}
+_SHORT_FLAGS = {"-h": "--help", "-V": "--version"}
+
+
+@dataclass
+class Token:
+    """One option or argument of the pip command line, as written and as understood."""
+
+    option: str | None  # canonical long name, or None for a positional argument
+    value: str | None
+    raw: list[str]  # the argv tokens it came from
+
+
+@dataclass
+class PipCommand:
+    """A parsed ``safe-pip <command> …`` pip command line."""
+
+    command: str
+    tokens: list[Token]
+    options: dict[str, list[str]] = field(default_factory=dict)
+
+    def last(self, name: str) -> str | None:
+        values = self.options.get(name)
+        return values[-1] if values else None
+
+    def has(self, name: str) -> bool:
+        return name in self.options
+
+    @property
+    def positionals(self) -> list[str]:
+        return [t.value for t in self.tokens if t.option is None and t.value is not None]
+
+
+def parse_pip_args(command: str, args: Sequence[str]) -> PipCommand:
+    """Split pip's arguments into tokens, understanding only the options safe-pip needs.
+
+    Options safe-pip does not know are kept verbatim; their values (if any) are kept with
+    them because pip's parser is left to judge them.
+    """
+    tokens: list[Token] = []
+    options: dict[str, list[str]] = {}
+    i = 0
+    after_dashdash = False
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if after_dashdash or not arg.startswith("-") or arg == "-":
+            tokens.append(Token(None, arg, [arg]))
+            continue
+        if arg == "--":
+            after_dashdash = True
+            tokens.append(Token("--", None, [arg]))
+            continue
+        name, value, raw = arg, None, [arg]
+        if arg.startswith("--"):
+            if "=" in arg:
+                name, value = arg.split("=", 1)
+        elif arg[:2] in _SHORT or arg[:2] in _SHORT_FLAGS:
+            short = arg[:2]
+            if short in _SHORT_FLAGS and len(arg) == 2:
+                name = _SHORT_FLAGS[short]
+            elif short in _SHORT:
+                name = _SHORT[short]
+                if len(arg) > 2:
+                    value = arg[2:].removeprefix("=")
+        if name in _VALUE_OPTIONS:
+            if value is None:
+                if i >= len(args):
+                    raise UsageError(f"pip option {arg} needs a value")
+                value = args[i]
+                raw.append(value)
+                i += 1
+            if name == "--default-timeout":
+                name = "--timeout"
+            options.setdefault(name, []).append(value)
+            tokens.append(Token(name, value, raw))
+        elif name in _FLAG_OPTIONS:
+            options.setdefault(name, []).append("1")
+            tokens.append(Token(name, None, raw))
+        else:
+            tokens.append(Token(arg, None, raw))
+    return PipCommand(command, tokens, options)
+
+
+def pip_config(python: str | None, env: Mapping[str, str]) -> dict[str, str]:
+    """pip's merged configuration (files and ``PIP_*`` variables), from ``pip config list``."""
+    cmd = [sys.executable, "-m", "pip"]
+    if python:
+        cmd += ["--python", python]
+    cmd += ["config", "list"]
+    try:
+        proc = subprocess.run(
+            cmd, env=dict(env), capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"cannot read pip's configuration ({' '.join(cmd)}): {exc}") from exc
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"cannot read pip's configuration: pip config list: {last}")
+    config: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        key, sep, raw = line.partition("=")
+        if not sep:
+            continue
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        config[key.strip()] = str(value)
+    return config
+
+
+_ALIASES = {"timeout": ("timeout", "default-timeout"), "index-url": ("index-url", "i")}
+
+
+def config_value(config: Mapping[str, str], command: str, key: str) -> str | None:
+    """One option's value by pip's precedence: ``PIP_*`` > ``[command]`` > ``[global]``."""
+    names = _ALIASES.get(key, (key,))
+    for section in (":env:", command, "global"):
+        for name in names:
+            value = config.get(f"{section}.{name}")
+            if value is not None:
+                return value
+    return None
+
+
+def config_list(config: Mapping[str, str], command: str, key: str) -> list[str]:
+    """A multi-valued option (whitespace separated in pip's config)."""
+    value = config_value(config, command, key)
+    return value.split() if value else []
+
+
+def config_flag(config: Mapping[str, str], command: str, key: str) -> bool:
+    value = config_value(config, command, key)
+    if value is None:
+        return False
+    return value.strip().lower() in {"1", "true", "yes", "on", "y"}
+
+
+def target_python(cmd: PipCommand, env: Mapping[str, str]) -> str | None:
+    """Where ``pip install`` from the user's shell would install.
+
+    pip's own ``--python`` wins; else an active virtual environment other than the one
+    safe-pip runs in (safe-pip installed with pipx); else the interpreter safe-pip runs under.
+    """
+    explicit = cmd.last("--python")
+    if explicit:
+        return explicit
+    venv = env.get("VIRTUAL_ENV")
+    if venv and os.path.realpath(venv) != os.path.realpath(sys.prefix):
+        exe = "Scripts/python.exe" if os.name == "nt" else "bin/python"
+        return os.path.join(venv, exe)
+    return None

@@ -1,0 +1,245 @@
+"""End to end: real pip subprocesses run ``safe-pip install`` against a local origin and CDN."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from safe_pip.testing import CDN, Origin, build_wheel
+
+
+def safe_pip(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "safe_pip", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def installed(target: Path) -> dict[str, str]:
+    """Distributions in a --target directory: name -> version."""
+    found: dict[str, str] = {}
+    if not target.exists():
+        return found
+    for child in target.iterdir():
+        if child.name.endswith(".dist-info"):
+            name, version = child.name[: -len(".dist-info")].rsplit("-", 1)
+            found[name] = version
+    return found
+
+
+def pip_target(tmp_path: Path) -> Path:
+    return tmp_path / "target"
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with Origin() as server:
+        yield server
+
+
+@pytest.fixture
+def cdn(origin: Origin) -> Iterator[CDN]:
+    with CDN(origin, edges=1) as server:
+        yield server
+
+
+def warm(cdn: CDN, project: str) -> None:
+    """Fill the CDN's copies of a project page (every variant) as pip and others would."""
+    import requests
+
+    accepts = (
+        "application/vnd.pypi.simple.v1+json",
+        "application/vnd.pypi.simple.v1+html",
+        "text/html",
+    )
+    for accept in accepts:
+        for enc in ("gzip", "identity"):
+            requests.get(
+                f"{cdn.simple_url}{project}/",
+                headers={"Accept": accept, "Accept-Encoding": enc},
+                timeout=10,
+            ).raise_for_status()
+
+
+def test_fresh_view_installs(cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path) -> None:
+    origin.publish("alpha", "1.0", requires=["beta>=1"])
+    origin.publish("beta", "1.0")
+    report = tmp_path / "report.json"
+    target = pip_target(tmp_path)
+    proc = safe_pip(
+        "--changelog", cdn.changelog_url, "--guard-report", str(report),
+        "install", "--index-url", cdn.simple_url, "--target", str(target), "alpha",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert installed(target) == {"alpha": "1.0", "beta": "1.0"}
+    doc = json.loads(report.read_text())
+    verdicts = {p["project"]: p["verdict"] for p in doc["pages"]}
+    assert verdicts == {"alpha": "FRESH", "beta": "FRESH"}
+    changelog_calls = [c for c in doc["authority_calls"] if c["authority"] == "changelog"]
+    assert 1 <= len(changelog_calls) <= 2
+    assert "127.0.0.1" not in json.dumps(doc["indexes"]) or cdn.simple_url in json.dumps(doc)
+
+
+def test_stale_then_purged_installs_new_release(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.publish("alpha", "1.0")
+    with CDN(origin, edges=1, purge_delays=[2.0]) as cdn:
+        warm(cdn, "alpha")
+        origin.publish("alpha", "2.0")
+        target = pip_target(tmp_path)
+        t0 = time.monotonic()
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--max-wait", "30",
+            "install", "--index-url", cdn.simple_url, "--target", str(target), "alpha",
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert installed(target) == {"alpha": "2.0"}
+        assert time.monotonic() - t0 >= 1.0  # it did wait for the purge
+
+
+def test_stale_forever_refuses_and_installs_nothing(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.publish("alpha", "1.0")
+    links = tmp_path / "links"
+    links.mkdir()
+    name, data = build_wheel("alpha", "0.9")
+    (links / name).write_bytes(data)
+    with Origin() as other, CDN(origin, edges=1, purge_delays=[None]) as cdn:
+        other.publish("alpha", "0.8")
+        warm(cdn, "alpha")
+        origin.publish("alpha", "2.0")
+        target = pip_target(tmp_path)
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--max-wait", "2",
+            "install", "--index-url", cdn.simple_url, "--extra-index-url", other.simple_url,
+            "--find-links", str(links), "--target", str(target), "alpha",
+        )
+    assert proc.returncode == 75, proc.stderr
+    assert installed(target) == {}
+    refusal = [line for line in proc.stderr.splitlines() if "refused alpha" in line]
+    assert refusal, proc.stderr
+    assert "127.0.0.1" in refusal[0]  # the index is named
+    serial_after = origin.project_serial("alpha")
+    assert f"{serial_after} required" in refusal[0]
+
+
+def test_rollback_without_authority_refuses_at_once(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.publish("alpha", "1.0")
+    with CDN(origin, edges=2, purge_delays=[None, 0.0], routing=0) as cdn:
+        warm(cdn, "alpha")  # edge 0 keeps 1.0 forever
+        origin.publish("alpha", "2.0")
+        cdn.pin(1)
+        first = safe_pip(
+            "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t1"), "alpha"
+        )
+        assert first.returncode == 0, first.stderr
+        assert installed(tmp_path / "t1") == {"alpha": "2.0"}
+        assert "freshness not proven" in first.stderr  # no authority: UNVERIFIED, warned
+        cdn.pin(0)
+        t0 = time.monotonic()
+        second = safe_pip(
+            "--max-wait", "60",
+            "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t2"), "alpha",
+        )
+        assert second.returncode == 75, second.stderr
+        assert time.monotonic() - t0 < 30  # refused at once, not waited out
+        assert "ROLLBACK" in second.stderr
+        assert installed(tmp_path / "t2") == {}
+
+
+def test_file_missing_for_a_while_is_retried(
+    cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.publish("alpha", "1.0", file_delay=2.0, with_metadata=False)
+    target = pip_target(tmp_path)
+    proc = safe_pip(
+        "--changelog", cdn.changelog_url,
+        "install", "--index-url", cdn.simple_url, "--target", str(target), "alpha",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert installed(target) == {"alpha": "1.0"}
+
+
+def test_role_change_is_not_stale(origin: Origin, tmp_path: Path, state_dir: Path) -> None:
+    origin.publish("alpha", "1.0")
+    with CDN(origin, edges=1, purge_delays=[None]) as cdn:
+        warm(cdn, "alpha")
+        origin.role_change("alpha")  # raises the serial; the page is not purged
+        assert origin.project_serial("alpha") > 3
+        report = tmp_path / "report.json"
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--max-wait", "5", "--guard-report", str(report),
+            "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t"), "alpha",
+        )
+    assert proc.returncode == 0, proc.stderr
+    page = json.loads(report.read_text())["pages"][0]
+    assert page["verdict"] == "FRESH"
+    assert page["serial_seen"] < origin.project_serial("alpha")
+
+
+def test_no_serial_warns_and_strict_refuses(
+    cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.serial_sources = set()
+    origin.publish("alpha", "1.0")
+    proc = safe_pip(
+        "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t1"), "alpha"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "gives no serials" in proc.stderr
+    strict = safe_pip(
+        "--strict",
+        "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t2"), "alpha",
+    )
+    assert strict.returncode == 75, strict.stderr
+    assert "NO-SERIAL" in strict.stderr
+    assert installed(tmp_path / "t2") == {}
+
+
+def test_changelog_unreachable_is_unverified(
+    cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.publish("alpha", "1.0")
+    origin.changelog_fault = "405"
+    report = tmp_path / "report.json"
+    proc = safe_pip(
+        "--changelog", cdn.changelog_url, "--guard-report", str(report),
+        "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t"), "alpha",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "freshness not proven" in proc.stderr
+    assert json.loads(report.read_text())["pages"][0]["verdict"] == "UNVERIFIED"
+
+
+def test_usage_errors_exit_2(tmp_path: Path, state_dir: Path) -> None:
+    unknown = safe_pip("--frobnicate", "install", "alpha")
+    assert unknown.returncode == 2
+    assert "--frobnicate" in unknown.stderr
+    bad_wait = safe_pip("--max-wait", "soon", "install", "alpha")
+    assert bad_wait.returncode == 2
+    assert "--max-wait" in bad_wait.stderr
+    missing = safe_pip("install", "-r", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2
+    assert "nope.txt" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
