@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from safe_pip import __version__
-from safe_pip._errors import ExitCode, SafePipError, UsageError
+from safe_pip._errors import SafePipError, UsageError
 from safe_pip._pipcmd import GUARDED_COMMANDS
 from safe_pip._runner import GuardOptions, run, say
 

@@ -503,7 +503,9 @@ class Guard:
                 }
             )
 
-    def _fetch(self, url: str, fmt: Format, enc: Encoding, *, authority: bool = False) -> ProjectPage:
+    def _fetch(
+        self, url: str, fmt: Format, enc: Encoding, *, authority: bool = False
+    ) -> ProjectPage:
         headers = {"Accept": _ACCEPT[fmt], "Accept-Encoding": enc}
         if authority:
             headers["Cache-Control"] = "no-cache"
@@ -608,7 +610,9 @@ class Guard:
             self.sleep(min(backoff, max(0.0, deadline - now)))
             backoff = min(backoff * 2, self.max_backoff)
 
-    def _download(self, url: str, entry: FileEntry, expected: dict[str, str]) -> tuple[IO[bytes], int]:
+    def _download(
+        self, url: str, entry: FileEntry, expected: dict[str, str]
+    ) -> tuple[IO[bytes], int]:
         auth = None
         creds = credentials_of(entry.index.upstream)
         if creds and netloc_of(url) == netloc_of(entry.index.upstream):
@@ -616,7 +620,7 @@ class Guard:
         hashers = {
             name: hashlib.new(name) for name in expected if name in hashlib.algorithms_available
         }
-        spool = tempfile.TemporaryFile(prefix="safe-pip-")
+        spool = tempfile.TemporaryFile(prefix="safe-pip-")  # noqa: SIM115 - handed to the caller
         size = 0
         try:
             with self.session.get(
@@ -660,8 +664,9 @@ class Guard:
             proxied = f"{self.proxy_base}/f/{file_id}/{urllib.parse.quote(entry.filename)}"
             text = text.replace(proxied, strip_credentials(entry.url))
         for index in indexes:
-            text = text.replace(self.index_url(index), strip_credentials(index.upstream))
-            text = text.replace(self.index_url(index).rstrip("/"), strip_credentials(index.upstream).rstrip("/"))
+            proxied, upstream = self.index_url(index), strip_credentials(index.upstream)
+            text = text.replace(proxied, upstream)
+            text = text.replace(proxied.rstrip("/"), upstream.rstrip("/"))
         return text
 
     # -- the run's record ---------------------------------------------------------------------

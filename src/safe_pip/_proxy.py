@@ -8,6 +8,7 @@ staleness the guard has just ruled out.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import logging
 import secrets
@@ -113,8 +114,8 @@ class Proxy:
         self.guard = guard
         self.token = secrets.token_urlsafe(18)
         self._server = _Server(guard, self.token)
-        host, port = self._server.server_address[:2]
-        self.base = f"http://{host}:{port}/{self.token}"
+        port = self._server.server_address[1]
+        self.base = f"http://127.0.0.1:{port}/{self.token}"
         guard.proxy_base = self.base
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
@@ -131,8 +132,6 @@ class Proxy:
         self.guard.closing.set()
         if self._thread.is_alive():
             self._server.shutdown()
-        try:
+        with contextlib.suppress(OSError):
             self._server.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._server.server_close()

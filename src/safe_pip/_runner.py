@@ -8,6 +8,7 @@ pip, which reads a failed page as an empty one (DESIGN.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,10 +81,8 @@ class _PipProcess:
         try:
             self.proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def refuse(self, _refusal: Refusal) -> None:
         self.refused.set()

@@ -71,9 +71,9 @@ def judge(serial: int | None, fingerprint: Hashable, ev: Evidence) -> Judgement:
         if ev.origin_fingerprint is None:
             # the origin does not know the project but the cache still lists it
             stale.append((ev.origin_serial or 0, "origin", "the origin no longer lists it"))
-        elif same:
-            proofs.append("origin")
-        elif serial is not None and ev.origin_serial is not None and serial >= ev.origin_serial:
+        elif same or (
+            serial is not None and ev.origin_serial is not None and serial >= ev.origin_serial
+        ):
             proofs.append("origin")
         else:
             stale.append(
@@ -89,10 +89,10 @@ def judge(serial: int | None, fingerprint: Hashable, ev: Evidence) -> Judgement:
             proofs.append("changelog")
 
     if stale:
-        required, authority, reason = max(stale)
-        return Judgement(Verdict.STALE, serial, required, authority, reason)
+        most, authority, reason = max(stale)
+        return Judgement(Verdict.STALE, serial, most, authority, reason)
 
-    required = ev.changelog_required if ev.changelog_available else ev.origin_serial
+    required: int | None = ev.changelog_required if ev.changelog_available else ev.origin_serial
     if serial is None:
         if proofs:
             return Judgement(Verdict.FRESH, None, required, proofs[0], "same content as origin")
