@@ -7,6 +7,8 @@ README.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -16,9 +18,24 @@ from typing import NoReturn
 from safe_pip import __version__
 from safe_pip._errors import SafePipError, UsageError
 from safe_pip._pipcmd import GUARDED_COMMANDS
-from safe_pip._runner import GuardOptions, run, say
+from safe_pip._runner import run, say
+from safe_pip._setup import GuardOptions
 
 DEFAULT_MAX_WAIT = 120.0
+
+#: safe-pip's own commands, each a module with ``main(args, options) -> int`` that parses its
+#: own arguments (``prog="safe-pip NAME"``) and shares the guard options.
+TOOL_COMMANDS = {
+    "check": "safe_pip._check",
+    "status": "safe_pip._status",
+    "run": "safe_pip._run",
+    "serve": "safe_pip._serve",
+    "demo": "safe_pip._demo",
+}
+
+
+def available_tool_commands() -> list[str]:
+    return [name for name, module in TOOL_COMMANDS.items() if importlib.util.find_spec(module)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,9 +81,13 @@ def _parser() -> _Parser:
         "--guard-report", metavar="FILE", help="write a JSON record of every page checked"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the guard's work")
-    parser.add_argument("command", choices=GUARDED_COMMANDS, metavar="COMMAND",
-                        help="one of: " + ", ".join(GUARDED_COMMANDS))
-    parser.add_argument("pip_args", nargs=argparse.REMAINDER, help="pip's own arguments")
+    commands = [*GUARDED_COMMANDS, *available_tool_commands()]
+    parser.add_argument(
+        "command", choices=commands, metavar="COMMAND", help="one of: " + ", ".join(commands)
+    )
+    parser.add_argument(
+        "pip_args", nargs=argparse.REMAINDER, help="pip's own arguments, or the command's"
+    )
     return parser
 
 
@@ -117,10 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="safe-pip: %(message)s",
         )
         options = guard_options(ns, os.environ)
-        pip_args = list(ns.pip_args)
-        if pip_args[:1] == ["--"]:
-            pip_args = pip_args[1:]
-        return run(options, ns.command, pip_args)
+        rest = list(ns.pip_args)
+        if ns.command in TOOL_COMMANDS:
+            module = importlib.import_module(TOOL_COMMANDS[ns.command])
+            return int(module.main(rest, options))
+        if rest[:1] == ["--"]:
+            rest = rest[1:]
+        return run(options, ns.command, rest)
     except SafePipError as exc:
         say(f"error: {exc}")
         return int(exc.exit_code)

@@ -210,3 +210,56 @@ def target_python(cmd: PipCommand, env: Mapping[str, str]) -> str | None:
         exe = "Scripts/python.exe" if os.name == "nt" else "bin/python"
         return os.path.join(venv, exe)
     return None
+
+
+@dataclass(frozen=True)
+class PipSettings:
+    """What pip would use for one command: its indexes and how it reaches the network."""
+
+    command: str
+    index_url: str
+    extra_index_urls: tuple[str, ...]
+    no_index: bool
+    isolated: bool
+    python: str | None
+    timeout: float
+    cert: str | None
+    client_cert: str | None
+    proxy: str | None
+    trusted_hosts: tuple[str, ...]
+
+
+def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
+    """Apply pip's precedence to the command line and pip's configuration."""
+    command = cmd.command
+    isolated = cmd.has("--isolated")
+    python = target_python(cmd, env)
+    config = {} if isolated else pip_config(python, env)
+
+    def value(key: str) -> str | None:
+        return config_value(config, command, key)
+
+    timeout_text = cmd.last("--timeout") or value("timeout") or "15"
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        raise UsageError(f"pip option --timeout: not a number: {timeout_text!r}") from None
+    return PipSettings(
+        command=command,
+        index_url=cmd.last("--index-url") or value("index-url") or default_index_url(),
+        # pip appends command-line extra indexes to the configured ones (optparse "append").
+        extra_index_urls=tuple(
+            config_list(config, command, "extra-index-url")
+            + cmd.options.get("--extra-index-url", [])
+        ),
+        no_index=cmd.has("--no-index") or config_flag(config, command, "no-index"),
+        isolated=isolated,
+        python=python,
+        timeout=timeout,
+        cert=cmd.last("--cert") or value("cert") or env.get("REQUESTS_CA_BUNDLE"),
+        client_cert=cmd.last("--client-cert") or value("client-cert"),
+        proxy=cmd.last("--proxy") or value("proxy"),
+        trusted_hosts=tuple(
+            config_list(config, command, "trusted-host") + cmd.options.get("--trusted-host", [])
+        ),
+    )

@@ -17,26 +17,15 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from safe_pip._changelog import ChangelogAuthority, ChangelogClient
-from safe_pip._errors import ExitCode, SafePipError, UsageError
-from safe_pip._guard import Guard, IndexEntry, Refusal
-from safe_pip._http import TransportSettings, make_session, strip_credentials
-from safe_pip._pipcmd import (
-    PipCommand,
-    config_flag,
-    config_list,
-    config_value,
-    default_changelog_url,
-    default_index_url,
-    parse_pip_args,
-    pip_config,
-    target_python,
-)
+from safe_pip._errors import ExitCode, UsageError
+from safe_pip._guard import Guard, Refusal
+from safe_pip._http import strip_credentials
+from safe_pip._pipcmd import PipCommand, PipSettings, parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
 from safe_pip._reqfile import rewrite_for_guard
+from safe_pip._setup import GuardOptions, GuardSetup, transport_of
 from safe_pip._state import StateStore
 
 #: Seconds pip may wait on the guard beyond --max-wait: the guard waits out stale views inside
@@ -45,21 +34,8 @@ from safe_pip._state import StateStore
 PIP_TIMEOUT_MARGIN = 60.0
 
 
-@dataclass(frozen=True)
-class GuardOptions:
-    changelog: str | None = None
-    origin: str | None = None
-    max_wait: float = 120.0
-    strict: bool = False
-    report: str | None = None
-
-
 def say(line: str) -> None:
     print(f"safe-pip: {line}", file=sys.stderr, flush=True)
-
-
-def _same_index(a: str, b: str) -> bool:
-    return strip_credentials(a).rstrip("/").lower() == strip_credentials(b).rstrip("/").lower()
 
 
 class _PipProcess:
@@ -111,35 +87,7 @@ def run(
     if cmd.has("--help") or cmd.has("--version"):
         return subprocess.call([*pip, command, *pip_args], env=env)
 
-    isolated = cmd.has("--isolated")
-    python = target_python(cmd, env)
-    config = {} if isolated else pip_config(python, env)
-
-    def value(key: str) -> str | None:
-        return config_value(config, command, key)
-
-    timeout_text = cmd.last("--timeout") or value("timeout") or "15"
-    try:
-        timeout = float(timeout_text)
-    except ValueError:
-        raise UsageError(f"pip option --timeout: not a number: {timeout_text!r}") from None
-    transport = TransportSettings(
-        timeout=timeout,
-        cert=cmd.last("--cert") or value("cert") or env.get("REQUESTS_CA_BUNDLE"),
-        client_cert=cmd.last("--client-cert") or value("client-cert"),
-        proxy=cmd.last("--proxy") or value("proxy"),
-        trusted_hosts=tuple(
-            config_list(config, command, "trusted-host") + cmd.options.get("--trusted-host", [])
-        ),
-    )
-    no_index = cmd.has("--no-index") or config_flag(config, command, "no-index")
-    index_url = cmd.last("--index-url") or value("index-url") or default_index_url()
-    extras = config_list(config, command, "extra-index-url") + cmd.options.get(
-        "--extra-index-url", []
-    )
-
-    store = store or StateStore()
-    session = make_session(transport)
+    settings = resolve_settings(cmd, env)
     holder: dict[str, _PipProcess] = {}
 
     def on_refuse(refusal: Refusal) -> None:
@@ -147,43 +95,21 @@ def run(
         if proc is not None:
             proc.refuse(refusal)
 
-    guard = Guard(
-        session, transport, max_wait=options.max_wait, strict=options.strict,
-        on_refuse=on_refuse, say=out,
+    setup = GuardSetup(
+        options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
     )
+    guard = setup.guard
     proxy = Proxy(guard)
 
     def guarded(url: str, *, main: bool = False) -> str:
         """The proxy URL pip is given for one index (local file:// indexes are left alone)."""
-        if not url.startswith(("http://", "https://")):
-            return url
-        changelog_url = options.changelog if main else None
-        if changelog_url is None and _same_index(url, default_index_url()):
-            changelog_url = default_changelog_url()
-        authority = None
-        if changelog_url:
-            client = ChangelogClient(
-                changelog_url, session, timeout=timeout,
-                on_call=lambda rec: guard.authority_calls.append(
-                    {"authority": "changelog", **rec.__dict__}
-                ),
-            )
-            authority = ChangelogAuthority(client, store, url, max_wait=options.max_wait)
-        entry = guard.add_index(
-            url,
-            changelog=authority,
-            changelog_url=changelog_url,
-            origin=options.origin if main else None,
-            remembered=store.remembered(url),
-        )
-        return guard.index_url(entry)
+        entry = setup.add_index(url, main=main)
+        return url if entry is None else guard.index_url(entry)
 
     workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
     try:
-        argv, pip_env = _pip_command(
-            cmd, guarded, index_url, extras, no_index, isolated, Path(workdir.name)
-        )
-        argv += ["--timeout", f"{options.max_wait + timeout + PIP_TIMEOUT_MARGIN:g}"]
+        argv, pip_env = _pip_command(cmd, guarded, settings, Path(workdir.name))
+        argv += ["--timeout", f"{options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN:g}"]
         # pip's self version check reads the "pip" page after installing; a stale copy of it
         # is no reason to refuse an install that already happened.
         argv.append("--disable-pip-version-check")
@@ -195,6 +121,7 @@ def run(
         child_env["PIP_PROXY"] = ""
         proxy.start()
         guard.start_authorities()
+        python = settings.python
         general = ["--python", python] if python and not cmd.has("--python") else []
         process = _PipProcess([*pip, *general, command, *argv], child_env)
         holder["pip"] = process
@@ -202,7 +129,7 @@ def run(
     finally:
         proxy.stop()
         workdir.cleanup()
-        _remember(store, guard.indexes, out)
+        setup.remember(out)
         if options.report:
             _write_report(options.report, guard, command)
 
@@ -217,18 +144,12 @@ def run(
 
 
 def _pip_command(
-    cmd: PipCommand,
-    guarded: Callable[..., str],
-    index_url: str,
-    extras: list[str],
-    no_index: bool,
-    isolated: bool,
-    workdir: Path,
+    cmd: PipCommand, guarded: Callable[..., str], settings: PipSettings, workdir: Path
 ) -> tuple[list[str], dict[str, str]]:
     """pip's argv and environment, with every index pointed at the guard."""
     env: dict[str, str] = {}
-    proxied_main = guarded(index_url, main=True)
-    proxied_extras = [guarded(u) for u in extras]
+    proxied_main = guarded(settings.index_url, main=True)
+    proxied_extras = [guarded(u) for u in settings.extra_index_urls]
     req_files = [t.value for t in cmd.tokens if t.option in ("--requirement", "--constraint")]
     copies = rewrite_for_guard(
         [v for v in req_files if v], lambda u: guarded(u), workdir
@@ -241,8 +162,8 @@ def _pip_command(
             argv += [token.option, copies[token.value]]
             continue
         argv += token.raw
-    if not no_index:
-        if isolated:
+    if not settings.no_index:
+        if settings.isolated:
             argv += ["--index-url", proxied_main]
             for url in proxied_extras:
                 argv += ["--extra-index-url", url]
@@ -252,15 +173,6 @@ def _pip_command(
             env["PIP_INDEX_URL"] = proxied_main
             env["PIP_EXTRA_INDEX_URL"] = " ".join(proxied_extras)
     return argv, env
-
-
-def _remember(store: StateStore, indexes: list[IndexEntry], out: Callable[[str], None]) -> None:
-    for entry in indexes:
-        if entry.seen:
-            try:
-                store.remember(entry.upstream, entry.seen)
-            except SafePipError as exc:
-                out(f"warning: could not remember serials: {exc}")
 
 
 def _write_report(path: str, guard: Guard, command: str) -> None:

@@ -1,0 +1,120 @@
+"""Building a guard for one run: options, transport, authorities and memory wired together.
+
+``install`` (through pip), ``check`` (no pip) and the other commands share this, so every
+command judges pages the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from safe_pip._changelog import CallRecord, ChangelogAuthority, ChangelogClient
+from safe_pip._guard import Guard, IndexEntry, Refusal
+from safe_pip._http import TransportSettings, make_session, strip_credentials
+from safe_pip._pipcmd import PipSettings, default_changelog_url, default_index_url
+from safe_pip._state import StateStore
+
+
+@dataclass(frozen=True)
+class GuardOptions:
+    """The guard options (command line, else ``SAFE_PIP_*`` variables)."""
+
+    changelog: str | None = None
+    origin: str | None = None
+    max_wait: float = 120.0
+    strict: bool = False
+    report: str | None = None
+
+
+def transport_of(settings: PipSettings) -> TransportSettings:
+    return TransportSettings(
+        timeout=settings.timeout,
+        cert=settings.cert,
+        client_cert=settings.client_cert,
+        proxy=settings.proxy,
+        trusted_hosts=settings.trusted_hosts,
+    )
+
+
+def same_index(a: str, b: str) -> bool:
+    return strip_credentials(a).rstrip("/").lower() == strip_credentials(b).rstrip("/").lower()
+
+
+class GuardSetup:
+    """One guard with its session, its state store and its indexes."""
+
+    def __init__(
+        self,
+        options: GuardOptions,
+        transport: TransportSettings,
+        *,
+        store: StateStore | None = None,
+        say: Callable[[str], None],
+        on_refuse: Callable[[Refusal], None] = lambda refusal: None,
+    ) -> None:
+        self.options = options
+        self.transport = transport
+        self.store = store or StateStore()
+        self.session = make_session(transport)
+        self.guard = Guard(
+            self.session,
+            transport,
+            max_wait=options.max_wait,
+            strict=options.strict,
+            on_refuse=on_refuse,
+            say=say,
+        )
+
+    def add_index(self, url: str, *, main: bool = False) -> IndexEntry | None:
+        """Guard one index (None for local ``file://`` indexes, which no cache sits before).
+
+        ``--changelog`` and ``--origin`` belong to the main index; an index that is pip's
+        default (PyPI) gets PyPI's own changelog unless told otherwise.
+        """
+        if not url.startswith(("http://", "https://")):
+            return None
+        changelog_url = self.options.changelog if main else None
+        if changelog_url is None and same_index(url, default_index_url()):
+            changelog_url = default_changelog_url()
+        authority = None
+        if changelog_url:
+            client = ChangelogClient(
+                changelog_url,
+                self.session,
+                timeout=self.transport.timeout,
+                on_call=self._record_call,
+            )
+            authority = ChangelogAuthority(
+                client, self.store, url, max_wait=self.options.max_wait
+            )
+        return self.guard.add_index(
+            url,
+            changelog=authority,
+            changelog_url=changelog_url,
+            origin=self.options.origin if main else None,
+            remembered=self.store.remembered(url),
+        )
+
+    def _record_call(self, record: CallRecord) -> None:
+        self.guard.authority_calls.append(
+            {
+                "authority": "changelog",
+                "method": record.method,
+                "url": record.url,
+                "status": record.status,
+                "elapsed_ms": round(record.elapsed_ms),
+                "error": record.error,
+            }
+        )
+
+    def remember(self, say: Callable[[str], None]) -> None:
+        """Keep the serials accepted this run (the no-rollback memory), even after a refusal."""
+        from safe_pip._errors import SafePipError
+
+        for entry in self.guard.indexes:
+            if entry.seen:
+                try:
+                    self.store.remember(entry.upstream, entry.seen)
+                except (SafePipError, OSError, ValueError) as exc:
+                    say(f"warning: could not remember serials: {exc}")
