@@ -244,7 +244,7 @@ class Guard:
         if number >= len(self.indexes):
             raise NotFound(project)
         entry = self.indexes[number]
-        page = self._verified(entry, project)
+        page = self.verified(entry, project)
         if page is None:
             raise NotFound(project)
         serial = entry.seen.get(project)
@@ -258,7 +258,11 @@ class Guard:
             "text/html; charset=utf-8",
         )
 
-    def _verified(self, entry: IndexEntry, project: str) -> ProjectPage | None:
+    def verified(self, entry: IndexEntry, project: str) -> ProjectPage | None:
+        """A project's page proven acceptable (None if the index has no such project).
+
+        Checked once per run and shared by every caller; raises ``Refused``.
+        """
         key = (entry.number, project)
         with self._lock:
             lock = self._page_locks.setdefault(key, threading.Lock())
