@@ -24,7 +24,7 @@ from safe_pip._guard import Guard, Refusal
 from safe_pip._http import strip_credentials
 from safe_pip._pipcmd import PipCommand, PipSettings, parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
-from safe_pip._reqfile import rewrite_for_guard
+from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
 from safe_pip._setup import GuardOptions, GuardSetup, transport_of
 from safe_pip._state import StateStore
 
@@ -146,14 +146,37 @@ def run(
 def _pip_command(
     cmd: PipCommand, guarded: Callable[..., str], settings: PipSettings, workdir: Path
 ) -> tuple[list[str], dict[str, str]]:
-    """pip's argv and environment, with every index pointed at the guard."""
+    """pip's argv and environment, with every index pointed at the guard.
+
+    Only the indexes pip will really use are guarded (and have their changelog asked): an
+    ``--index-url`` line in a requirements file replaces pip's whole index list, and
+    ``--no-index`` anywhere drops it (pip's ``handle_option_line``).
+    """
     env: dict[str, str] = {}
-    proxied_main = guarded(settings.index_url, main=True)
-    proxied_extras = [guarded(u) for u in settings.extra_index_urls]
-    req_files = [t.value for t in cmd.tokens if t.option in ("--requirement", "--constraint")]
-    copies = rewrite_for_guard(
-        [v for v in req_files if v], lambda u: guarded(u), workdir
-    )
+    req_files = [
+        (t.value, t.option == "--constraint")
+        for t in cmd.tokens
+        if t.option in ("--requirement", "--constraint") and t.value
+    ]
+    lines = [
+        line for path, constraint in req_files
+        for line in read_requirements(path, constraint=constraint)
+    ]
+    in_files = index_options(lines)
+    no_index = settings.no_index or in_files.no_index
+    main_url = in_files.index_url or settings.index_url
+    proxied_main, proxied_extras = main_url, list(settings.extra_index_urls)
+    if not no_index:
+        proxied_main = guarded(main_url, main=True)
+        if in_files.index_url is None:
+            proxied_extras = [guarded(u) for u in settings.extra_index_urls]
+        else:
+            proxied_extras = []
+
+    def rewrite(url: str) -> str:
+        return guarded(url, main=url == main_url) if not no_index else url
+
+    copies = rewrite_for_guard([path for path, _ in req_files], rewrite, workdir)
     argv: list[str] = []
     for token in cmd.tokens:
         if token.option in ("--index-url", "--extra-index-url", "--timeout", "--proxy"):
