@@ -178,11 +178,13 @@ class CDN:
         with self._lock:
             self._pinned = edge
 
-    def purge_now(self, project: str | None = None) -> None:
-        """Drop the copies of ``project`` (all projects if None) on every edge, now."""
+    def purge_now(self, project: str | None = None, *, edge: int | None = None) -> None:
+        """Drop the copies of ``project`` (all projects if None) on ``edge`` (every edge if
+        None), now: a late purge reaching one edge while the others keep what they had."""
+        self._check_edge(edge)
         key = None if project is None else canonicalize_name(project)
         with self._lock:
-            for cache in self._caches:
+            for cache in self._caches if edge is None else [self._caches[edge]]:
                 for cache_key in [k for k, e in cache.items() if key in (None, e.project)]:
                     del cache[cache_key]
 
