@@ -242,3 +242,30 @@ def test_usage_errors_exit_2(tmp_path: Path, state_dir: Path) -> None:
     assert missing.returncode == 2
     assert "nope.txt" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_cached_not_found_is_stale_and_other_indexes_are_not_used(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    import requests
+
+    with Origin() as other, CDN(origin, edges=1, purge_delays=[None]) as cdn:
+        other.publish("gamma", "0.5")
+        assert requests.get(f"{cdn.simple_url}gamma/", timeout=10).status_code == 404
+        warm_404 = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.v1+html")
+        for accept in warm_404:
+            for enc in ("gzip", "identity"):
+                requests.get(
+                    f"{cdn.simple_url}gamma/",
+                    headers={"Accept": accept, "Accept-Encoding": enc},
+                    timeout=10,
+                )
+        origin.publish("gamma", "1.0")  # the CDN keeps its 404 (the purge is lost)
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--max-wait", "1",
+            "install", "--index-url", cdn.simple_url, "--extra-index-url", other.simple_url,
+            "--target", str(tmp_path / "t"), "gamma",
+        )
+    assert proc.returncode == 75, proc.stderr
+    assert "refused gamma" in proc.stderr
+    assert installed(tmp_path / "t") == {}

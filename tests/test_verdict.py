@@ -73,3 +73,18 @@ def test_any_authority_saying_stale_wins() -> None:
     result = judge(9, FP, ev)
     assert result.verdict is Verdict.STALE
     assert result.required == 12
+
+
+def test_missing_page_is_stale_when_the_changelog_knows_the_project() -> None:
+    from safe_pip._verdict import judge_missing
+
+    assert judge_missing(changelog(None)) is None  # no content change: a 404 is believable
+    stale = judge_missing(changelog(7))
+    assert stale is not None and stale.verdict is Verdict.STALE and stale.required == 7
+    removed = Evidence(
+        changelog_available=True, changelog_required=7, changelog_removed=True
+    )
+    assert judge_missing(removed) is None
+    origin = Evidence(origin_available=True, origin_serial=3, origin_fingerprint=FP)
+    assert judge_missing(origin) is not None
+    assert judge_missing(Evidence(origin_available=True)) is None

@@ -140,6 +140,9 @@ class JournalSummary:
     low: int
     head: int
     content_serials: Mapping[str, int] = field(default_factory=dict)
+    #: projects whose newest content change in the window is ``remove project``: for them a
+    #: 404 is the truth; for any other project with a content change it is a stale copy.
+    removed: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not (_is_int(self.low) and _is_int(self.head)) or not 0 <= self.low <= self.head:
@@ -157,6 +160,9 @@ class JournalSummary:
             key = canonicalize_name(name)
             clean[key] = max(serial, clean.get(key, serial))
         object.__setattr__(self, "content_serials", MappingProxyType(clean))
+        object.__setattr__(
+            self, "removed", frozenset(canonicalize_name(n) for n in self.removed) & clean.keys()
+        )
 
     __hash__ = None  # type: ignore[assignment]  # holds a mapping: not hashable
 
@@ -187,9 +193,17 @@ class JournalSummary:
         """
         if self.low <= other.head and other.low <= self.head:
             content = dict(self.content_serials)
+            removed = set(self.removed)
             for name, serial in other.content_serials.items():
-                content[name] = max(serial, content.get(name, serial))
-            return JournalSummary(min(self.low, other.low), max(self.head, other.head), content)
+                if serial >= content.get(name, serial):
+                    content[name] = serial
+                    if name in other.removed:
+                        removed.add(name)
+                    else:
+                        removed.discard(name)
+            return JournalSummary(
+                min(self.low, other.low), max(self.head, other.head), content, frozenset(removed)
+            )
         return self if self.head >= other.head else other
 
     def to_json(self) -> dict[str, Any]:
@@ -198,6 +212,7 @@ class JournalSummary:
             "low": self.low,
             "head": self.head,
             "content_serials": dict(sorted(self.content_serials.items())),
+            "removed": sorted(self.removed),
         }
 
     @classmethod
@@ -218,8 +233,11 @@ class JournalSummary:
             raise ValueError("journal summary needs integer 'low' and 'head'")
         if not isinstance(content, dict):
             raise ValueError("journal summary needs a 'content_serials' object")
+        removed = data.get("removed", [])
+        if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
+            raise ValueError("journal summary 'removed' must be a list of names")
         assert isinstance(low, int) and isinstance(head, int)  # for mypy; checked above
-        return cls(low, head, content)
+        return cls(low, head, content, frozenset(removed))
 
 
 @dataclass(frozen=True)
@@ -552,14 +570,15 @@ class ChangelogAuthority:
     def _warm(self, cached: JournalSummary) -> JournalSummary | None:
         """Fold new entries into ``cached``; None when the backlog is too long (go cold)."""
         content = dict(cached.content_serials)
+        removed = set(cached.removed)
         head = cached.head
         fetched = 0
         while True:
             rows = self._retrying(functools.partial(self._client.since_serial, head))
-            head = self._fold(rows, head, content)
+            head = self._fold(rows, head, content, removed)
             fetched += len(rows)
             if len(rows) < self._page_size:
-                return JournalSummary(cached.low, head, content)
+                return JournalSummary(cached.low, head, content, frozenset(removed))
             if fetched >= self._cold_window:
                 logger.info(
                     "safe-pip: cached changelog is %d+ entries old; starting afresh", fetched
@@ -571,15 +590,22 @@ class ChangelogAuthority:
         global_serial = self._retrying(self._client.last_serial)
         low = max(0, global_serial - self._cold_window)
         content: dict[str, int] = {}
+        removed: set[str] = set()
         head = low
         while head < global_serial:
             rows = self._retrying(functools.partial(self._client.since_serial, head))
-            head = self._fold(rows, head, content)
+            head = self._fold(rows, head, content, removed)
             if len(rows) < self._page_size:
                 break
-        return JournalSummary(low, head, content)
+        return JournalSummary(low, head, content, frozenset(removed))
 
-    def _fold(self, rows: Iterable[ChangelogEntry], since: int, content: dict[str, int]) -> int:
+    def _fold(
+        self,
+        rows: Iterable[ChangelogEntry],
+        since: int,
+        content: dict[str, int],
+        removed: set[str],
+    ) -> int:
         """Record content changes from ``rows`` (all must be > ``since``); the new head."""
         head = since
         for entry in rows:
@@ -590,8 +616,12 @@ class ChangelogAuthority:
                     permanent=True,
                 )
             head = max(head, entry.serial)
-            if is_content_change(entry.action):
-                content[entry.name] = max(entry.serial, content.get(entry.name, entry.serial))
+            if is_content_change(entry.action) and entry.serial >= content.get(entry.name, 0):
+                content[entry.name] = entry.serial
+                if entry.action.strip().lower() == "remove project":
+                    removed.add(entry.name)
+                else:
+                    removed.discard(entry.name)
         return head
 
     def _retrying(self, call: Callable[[], _T]) -> _T:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Literal
 
 import requests
+from packaging.utils import canonicalize_name
 
 from safe_pip._changelog import ChangelogAuthority, JournalSummary
 from safe_pip._errors import AuthorityError, MalformedPage
@@ -37,7 +38,7 @@ from safe_pip._pages import (
     render_html,
     render_json,
 )
-from safe_pip._verdict import Evidence, Judgement, Verdict, judge
+from safe_pip._verdict import Evidence, Judgement, Verdict, judge, judge_missing
 
 logger = logging.getLogger("safe_pip")
 
@@ -75,6 +76,12 @@ class IndexEntry:
     warned: set[str] = field(default_factory=set)
     summary: JournalSummary | None = None
     summary_error: str | None = None
+    #: serve: builds a new authority to read the journal again once the summary is older than
+    #: the guard's ``page_ttl`` (a ChangelogAuthority answers once; a long-running guard must ask
+    #: again, or it would judge today's pages by the journal of the day it started).
+    renew_changelog: Callable[[], ChangelogAuthority] | None = None
+    summary_at: float | None = None
+    renew_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def display(self) -> str:
@@ -139,6 +146,18 @@ class Refused(Exception):
 class ServedPage:
     body: bytes
     content_type: str
+    record: PageRecord | None = None  # the check behind the answer (shared by cached answers)
+
+
+@dataclass
+class _Checked:
+    """One check of a page and its outcome, reused until it expires (``Guard.page_ttl``)."""
+
+    page: ProjectPage | None
+    record: PageRecord | None
+    at: float
+    refusal: Refusal | None = None
+    rendered: dict[str, ServedPage] = field(default_factory=dict)
 
 
 class NotFound(Exception):
@@ -165,6 +184,7 @@ class Guard:
         sleep: Callable[[float], None] = time.sleep,
         first_backoff: float = 0.2,
         max_backoff: float = 1.0,
+        page_ttl: float | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -176,6 +196,10 @@ class Guard:
         self.sleep = sleep
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
+        #: How long a verdict (a page proven fresh, or a refusal) is reused. None: for the whole
+        #: run, which is right for one install. ``serve`` runs for days, so it re-checks a page
+        #: (and re-reads the journal) once its verdict is older than this.
+        self.page_ttl = page_ttl
         self.indexes: list[IndexEntry] = []
         self.records: list[PageRecord] = []
         self.authority_calls: list[dict[str, object]] = []
@@ -184,7 +208,7 @@ class Guard:
         self._file_ids: dict[str, int] = {}
         self._lock = threading.Lock()
         self._page_locks: dict[tuple[int, str], threading.Lock] = {}
-        self._pages: dict[tuple[int, str], ProjectPage | None] = {}
+        self._pages: dict[tuple[int, str], _Checked] = {}
         self._origin_pages: dict[tuple[int, str], tuple[bool, ProjectPage | None]] = {}
         self._summary_threads: list[threading.Thread] = []
         self.proxy_base = ""  # set by the proxy once it listens: http://127.0.0.1:PORT/TOKEN
@@ -244,34 +268,72 @@ class Guard:
         if number >= len(self.indexes):
             raise NotFound(project)
         entry = self.indexes[number]
-        page = self.verified(entry, project)
+        checked = self._verified(entry, project)
+        page = checked.page
         if page is None:
             raise NotFound(project)
+        fmt = "json" if "json" in accept else "html"
+        served = checked.rendered.get(fmt)
+        if served is not None:  # rendered once per check: serve answers many clients
+            return served
         serial = entry.seen.get(project)
-        if "json" in accept:
-            return ServedPage(
+        if fmt == "json":
+            served = ServedPage(
                 render_json(page, rewrite_url=self._rewrite_for(entry, page), serial=serial),
                 JSON_CONTENT_TYPE,
+                checked.record,
             )
-        return ServedPage(
-            render_html(page, rewrite_url=self._rewrite_for(entry, page), serial=serial),
-            "text/html; charset=utf-8",
-        )
+        else:
+            served = ServedPage(
+                render_html(page, rewrite_url=self._rewrite_for(entry, page), serial=serial),
+                "text/html; charset=utf-8",
+                checked.record,
+            )
+        checked.rendered[fmt] = served
+        return served
 
     def verified(self, entry: IndexEntry, project: str) -> ProjectPage | None:
         """A project's page proven acceptable (None if the index has no such project).
 
-        Checked once per run and shared by every caller; raises ``Refused``.
+        Checked once per run (or per ``page_ttl``) and shared by every caller; raises
+        ``Refused``.
         """
+        return self._verified(entry, project).page
+
+    def _verified(self, entry: IndexEntry, project: str) -> _Checked:
         key = (entry.number, project)
-        with self._lock:
-            lock = self._page_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key in self._pages:
-                return self._pages[key]
+        checked = self._pages.get(key)
+        if checked is None or not self._fresh_enough(checked):
+            with self._lock:
+                lock = self._page_locks.setdefault(key, threading.Lock())
+            with lock:
+                checked = self._pages.get(key)
+                if checked is None or not self._fresh_enough(checked):
+                    checked = self._recheck(entry, project, key)
+        if checked.refusal is not None:
+            # Told once (on_refuse, the refusals list); later callers get the same answer.
+            raise Refused(checked.refusal)
+        return checked
+
+    def _fresh_enough(self, checked: _Checked) -> bool:
+        return self.page_ttl is None or self.clock() - checked.at < self.page_ttl
+
+    def _recheck(self, entry: IndexEntry, project: str, key: tuple[int, str]) -> _Checked:
+        self._origin_pages.pop(key, None)  # the origin's answer expires with the verdict
+        try:
             page = self._check(entry, project)
-            self._pages[key] = page
-            return page
+        except Refused as exc:
+            self._pages[key] = _Checked(None, None, self.clock(), exc.refusal)
+            raise
+        with self._lock:
+            record = self.records[-1] if self.records else None
+            for candidate in reversed(self.records):
+                if candidate.project == project and candidate.index == entry.display:
+                    record = candidate
+                    break
+        checked = _Checked(page, record, self.clock())
+        self._pages[key] = checked
+        return checked
 
     def _check(self, entry: IndexEntry, project: str) -> ProjectPage | None:
         started = self.clock()
@@ -291,8 +353,9 @@ class Guard:
                 try:
                     page = self._fetch(url, fmt, enc)
                 except NotFound:
-                    if evidence.origin_available and evidence.origin_fingerprint is not None:
-                        problem = "the index answered 404 but the uncached origin lists it"
+                    missing = judge_missing(evidence)
+                    if missing is not None:
+                        problem = missing
                         continue
                     self._finish(record, started, "NOT-FOUND", None, None, "", "404", fmt, enc)
                     return None
@@ -447,6 +510,7 @@ class Guard:
                     changelog_required=summary.required(project),
                     changelog_low=summary.low,
                     changelog_head=summary.head,
+                    changelog_removed=canonicalize_name(project) in summary.removed,
                 )
         if entry.origin is not None:
             available, origin_page = self._origin_page(entry, project)

@@ -38,6 +38,8 @@ class Evidence:
     changelog_low: int = 0
     #: global serial when the changelog was asked.
     changelog_head: int | None = None
+    #: the newest content change in the window removed the project (a 404 is then the truth).
+    changelog_removed: bool = False
     #: uncached origin: its serial for the project and a fingerprint of its content.
     origin_serial: int | None = None
     origin_fingerprint: Hashable | None = None
@@ -55,6 +57,25 @@ class Judgement:
     required: int | None
     authority: str
     reason: str
+
+
+def judge_missing(ev: Evidence) -> Judgement | None:
+    """A "not found" answer for a project: STALE when an authority knows it exists, else None.
+
+    Caches keep 404s too; a project created (or a file added) after the cached 404 is listed
+    by the changelog, and pip would silently take it from another index instead.
+    """
+    if ev.origin_available and ev.origin_fingerprint is not None:
+        return Judgement(
+            Verdict.STALE, None, ev.origin_serial, "origin",
+            "the index answered 404 but the uncached origin lists the project",
+        )
+    if ev.changelog_available and ev.changelog_required is not None and not ev.changelog_removed:
+        return Judgement(
+            Verdict.STALE, None, ev.changelog_required, "changelog",
+            "the index answered 404 but the changelog has a content change for the project",
+        )
+    return None
 
 
 def judge(serial: int | None, fingerprint: Hashable, ev: Evidence) -> Judgement:
