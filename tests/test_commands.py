@@ -108,3 +108,30 @@ def test_installs_into_the_active_virtual_environment(
     assert proc.returncode == 0, proc.stderr
     found = list(venv.glob("lib/python*/site-packages/beta-1.0.dist-info"))
     assert found, proc.stdout
+
+
+def test_pip_configuration_is_honoured(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    """The index comes from a pip.conf [install] section; a stale view there is refused."""
+    with CDN(origin, edges=1, purge_delays=[None]) as cdn:
+        warm(cdn, "beta")
+        origin.publish("beta", "2.0")
+        conf = tmp_path / "pip.conf"
+        conf.write_text(f"[global]\ntimeout = 7\n[install]\nindex-url = {cdn.simple_url}\n")
+        report = tmp_path / "report.json"
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--max-wait", "1", "--guard-report", str(report),
+            "install", "--target", str(tmp_path / "t"), "beta",
+            env={"PIP_CONFIG_FILE": str(conf)},
+        )
+        assert proc.returncode == 75, proc.stderr
+        assert json.loads(report.read_text())["indexes"][0]["url"] == cdn.simple_url
+        # PIP_* variables win over the file, as in pip
+        fresh = safe_pip(
+            "--changelog", cdn.changelog_url,
+            "install", "--target", str(tmp_path / "t2"), "beta",
+            env={"PIP_CONFIG_FILE": str(conf), "PIP_INDEX_URL": origin.simple_url},
+        )
+        assert fresh.returncode == 0, fresh.stderr
+        assert installed(tmp_path / "t2") == {"beta": "2.0"}
