@@ -253,10 +253,28 @@ class Guard:
 
     def _load_summary(self, entry: IndexEntry) -> None:
         assert entry.changelog is not None
+        started = self.clock()
         try:
             entry.summary = entry.changelog.summary()
+            entry.summary_error = None
         except AuthorityError as exc:
+            entry.summary = None  # an old summary cannot prove anything newer fresh
             entry.summary_error = str(exc)
+        entry.summary_at = started
+
+    def _renew_summary(self, entry: IndexEntry) -> None:
+        """Read the journal again once the summary is older than ``page_ttl`` (serve only).
+
+        One caller renews while the others wait, so the changelog is asked at most once per
+        ``page_ttl`` per index, however many clients ask (PyPI allows 3,600 calls an hour).
+        """
+        assert self.page_ttl is not None and entry.renew_changelog is not None
+        with entry.renew_lock:
+            at = entry.summary_at
+            if at is not None and self.clock() - at < self.page_ttl:
+                return
+            entry.changelog = entry.renew_changelog()
+            self._load_summary(entry)
 
     def index_url(self, entry: IndexEntry) -> str:
         return f"{self.proxy_base}/i/{entry.number}/"
@@ -320,25 +338,29 @@ class Guard:
 
     def _recheck(self, entry: IndexEntry, project: str, key: tuple[int, str]) -> _Checked:
         self._origin_pages.pop(key, None)  # the origin's answer expires with the verdict
+        if self.page_ttl is not None:
+            self._trim_history()
+        url = redact(f"{entry.upstream}{project}/")
+        record = PageRecord(url=url, index=entry.display, project=project)
         try:
-            page = self._check(entry, project)
+            page = self._check(entry, project, record)
         except Refused as exc:
-            self._pages[key] = _Checked(None, None, self.clock(), exc.refusal)
+            self._pages[key] = _Checked(None, record, self.clock(), exc.refusal)
             raise
-        with self._lock:
-            record = self.records[-1] if self.records else None
-            for candidate in reversed(self.records):
-                if candidate.project == project and candidate.index == entry.display:
-                    record = candidate
-                    break
         checked = _Checked(page, record, self.clock())
         self._pages[key] = checked
         return checked
 
-    def _check(self, entry: IndexEntry, project: str) -> ProjectPage | None:
+    def _trim_history(self, keep: int = 1000) -> None:
+        """A long-running guard keeps only its latest records (the report is per run)."""
+        with self._lock:
+            for history in (self.records, self.refusals, self.authority_calls):
+                if len(history) > keep:
+                    del history[:-keep]
+
+    def _check(self, entry: IndexEntry, project: str, record: PageRecord) -> ProjectPage | None:
         started = self.clock()
         url = f"{entry.upstream}{project}/"
-        record = PageRecord(url=redact(url), index=entry.display, project=project)
         with self._lock:
             self.records.append(record)
         evidence = self._evidence(entry, project)
@@ -499,10 +521,16 @@ class Guard:
         raise Refused(refusal)
 
     def _evidence(self, entry: IndexEntry, project: str) -> Evidence:
-        ev: dict[str, object] = {"remembered": entry.remembered.get(project)}
+        # What this run accepted counts as memory too: serve checks a page again and again,
+        # and must never go back below what it has already served.
+        known = (entry.remembered.get(project), entry.seen.get(project))
+        memory = [serial for serial in known if serial is not None]
+        ev: dict[str, object] = {"remembered": max(memory) if memory else None}
         if entry.changelog is not None:
             for thread in self._summary_threads:
                 thread.join()
+            if self.page_ttl is not None and entry.renew_changelog is not None:
+                self._renew_summary(entry)
             if entry.summary is not None:
                 summary = entry.summary
                 ev.update(
