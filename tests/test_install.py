@@ -269,3 +269,38 @@ def test_cached_not_found_is_stale_and_other_indexes_are_not_used(
     assert proc.returncode == 75, proc.stderr
     assert "refused gamma" in proc.stderr
     assert installed(tmp_path / "t") == {}
+
+
+def test_sigterm_during_a_wait_ends_pip_and_installs_nothing(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    import signal
+
+    origin.publish("alpha", "1.0")
+    links = tmp_path / "links"
+    links.mkdir()
+    name, data = build_wheel("alpha", "0.9")
+    (links / name).write_bytes(data)
+    with CDN(origin, edges=1, purge_delays=[None]) as cdn:
+        warm(cdn, "alpha")
+        origin.publish("alpha", "2.0")
+        target = pip_target(tmp_path)
+        env = dict(os.environ)
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "safe_pip", "--changelog", cdn.changelog_url,
+                "--max-wait", "60", "install", "--index-url", cdn.simple_url,
+                "--find-links", str(links), "--target", str(target), "alpha",
+            ],
+            stderr=subprocess.PIPE, text=True, env=env,
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until the guard is waiting out the stale page
+            if "waiting for a fresh page of alpha" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        proc.stderr.close()
+        time.sleep(1)  # a surviving pip would now install alpha 0.9 from --find-links
+    assert code == 128 + signal.SIGTERM
+    assert installed(target) == {}

@@ -43,6 +43,7 @@ class _PipProcess:
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
         self.refused = threading.Event()
+        self.signalled: int = 0
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(list(argv), env=dict(env), start_new_session=True)
 
@@ -65,11 +66,39 @@ class _PipProcess:
         self.end()
 
     def wait(self) -> int:
-        while True:
-            try:
-                return self.proc.wait()
-            except KeyboardInterrupt:
-                self.end(signal.SIGINT)
+        """pip's exit code; a signal to safe-pip ends pip's whole group first.
+
+        If safe-pip died and left pip running, pip would find the guard gone, read every page
+        as empty and could install from other sources: so SIGTERM and SIGHUP are forwarded.
+        """
+        previous: dict[int, object] = {}
+
+        def forward(signum: int, _frame: object) -> None:
+            raise _Signalled(signum)
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, forward)
+        try:
+            while True:
+                try:
+                    code = self.proc.wait()
+                    return 128 + self.signalled if self.signalled else code
+                except KeyboardInterrupt:
+                    self.signalled = int(signal.SIGINT)
+                    self.end(signal.SIGINT)
+                except _Signalled as exc:
+                    self.signalled = exc.signum
+                    self.end(signal.SIGTERM)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+class _Signalled(Exception):
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signum)
 
 
 def run(
@@ -127,6 +156,8 @@ def run(
         holder["pip"] = process
         code = process.wait()
     finally:
+        if "pip" in holder:
+            holder["pip"].end()  # never leave pip running without its guard
         proxy.stop()
         workdir.cleanup()
         setup.remember(out)
