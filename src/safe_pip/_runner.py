@@ -138,7 +138,9 @@ def run(
     workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
     try:
         argv, pip_env = _pip_command(cmd, guarded, settings, Path(workdir.name))
-        argv += ["--timeout", f"{options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN:g}"]
+        # The changelog may be retried for --max-wait, then a page waited out for --max-wait.
+        pip_timeout = 2 * options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
+        argv += ["--timeout", f"{pip_timeout:g}"]
         # pip's self version check reads the "pip" page after installing; a stale copy of it
         # is no reason to refuse an install that already happened.
         argv.append("--disable-pip-version-check")
