@@ -42,6 +42,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, pip's delayed
+    # ACK then costs ~40 ms on every page and file (measured: 2.3x plain pip's time, issue 7).
+    disable_nagle_algorithm = True
     server_version = "safe-pip-guard"
     sys_version = ""
 
