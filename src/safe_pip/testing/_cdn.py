@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
+from ._faults import TRANSPORT_FAULTS, Faults, send_transport_fault
 from ._origin import JSON_TYPE, Origin, _Handler, _Server, accepts_gzip, negotiate
 
 Routing = Literal["round-robin", "random"] | int
@@ -107,7 +109,9 @@ class CDN:
     edge number; :meth:`pin` overrides it at run time. ``ttl`` expires every copy after that
     many seconds; ``negative_ttl`` expires 404 copies sooner. ``latency`` is added to every
     request. ``hits`` and ``misses`` count cache lookups (pass-through requests count in
-    neither).
+    neither). ``faults`` injects transport faults (status, reset, truncation, hang; see
+    :mod:`._faults`) per project or path, before the cache is consulted. ``tls`` serves
+    HTTPS; ``upstream_tls`` is the client context for an HTTPS origin.
     """
 
     def __init__(
@@ -122,7 +126,12 @@ class CDN:
         ttl: float | None = None,
         negative_ttl: float | None = None,
         per_variant_purge_delays: Mapping[VariantKey, float | None] | None = None,
+        tls: ssl.SSLContext | None = None,
+        upstream_tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls = tls
+        self.upstream_tls = upstream_tls
+        self.faults = Faults(TRANSPORT_FAULTS)
         if edges < 1:
             raise ValueError("a CDN needs at least one edge")
         self.origin = origin
@@ -206,7 +215,7 @@ class CDN:
     def start(self) -> CDN:
         if self._server is not None:
             raise RuntimeError("CDN already started")
-        self._server = _Server(_CDNHandler, self)
+        self._server = _Server(_CDNHandler, self, self.tls)
         self._server.start()
         return self
 
@@ -293,7 +302,13 @@ class CDN:
         """One request to the origin (a fresh connection; stop() can interrupt it)."""
         assert self._server is not None
         port = urlsplit(self.origin.url).port
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=_UPSTREAM_TIMEOUT)
+        conn = (
+            http.client.HTTPSConnection(
+                "127.0.0.1", port, timeout=_UPSTREAM_TIMEOUT, context=self.upstream_tls
+            )
+            if self.origin.url.startswith("https:")
+            else http.client.HTTPConnection("127.0.0.1", port, timeout=_UPSTREAM_TIMEOUT)
+        )
         try:
             conn.connect()
             self._server.watch(conn.sock)
@@ -322,6 +337,11 @@ class _CDNHandler(_Handler):
             self._pass_through(edge, None)
             return
         project, kind = target
+        fault = cdn.faults.take(project, path)
+        if fault is not None:
+            headers = [("Content-Type", "text/html"), ("X-Served-By", f"edge-{edge}")]
+            send_transport_fault(self, fault[0], b"", headers, self.server.stopping)
+            return
         if kind == "simple":
             media_type = negotiate(self.headers.get("Accept"))
             family = "json" if media_type == JSON_TYPE else "html"

@@ -12,12 +12,15 @@ negotiation) lives here too, because the CDN must choose the same variant the or
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import hashlib
+import hmac
 import html
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -34,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ._faults import TRANSPORT_FAULTS, Faults, corrupt_page, send_transport_fault
 from ._wheels import build_wheel, metadata_of
 
 SerialSource = Literal["header", "json-meta", "html-comment"]
@@ -134,8 +138,11 @@ class _Server(ThreadingHTTPServer, Generic[_OwnerT]):
     daemon_threads = True
     request_queue_size = 64  # a resolver (or a guard's proxy) may open many connections at once
 
-    def __init__(self, handler: type[_Handler], owner: _OwnerT) -> None:
+    def __init__(
+        self, handler: type[_Handler], owner: _OwnerT, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.owner = owner
+        self.tls = tls
         self.stopping = threading.Event()
         self._sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
@@ -144,7 +151,16 @@ class _Server(ThreadingHTTPServer, Generic[_OwnerT]):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.server_address[1]}"
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            # The handshake runs on the first read, in the request's own thread, so a client
+            # that stalls in it cannot hold up the accept loop.
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def watch(self, sock: socket.socket | None) -> None:
         if sock is not None:
@@ -327,6 +343,13 @@ class Origin:
     - ``changelog_fault``: ``None``, ``"405"``, ``"500"``, ``"garbage"`` or ``"timeout"``.
     - ``changelog_page_size``: most rows one ``changelog_since_serial`` call returns.
     - ``latency``: seconds added to every request, on both the index and the file host.
+    - ``faults``: a :class:`~._faults.Faults` table: per project, file name or path, a status,
+      a reset, a truncated or hung body, a malformed page or serial, wrong file bytes.
+    - ``basic_auth``: ``(user, password)`` the index host (pages, JSON API, changelog)
+      requires, or None; the file host never requires it (as on the real index).
+      ``authorization_seen`` records ``(host, path, Authorization header or None)``.
+    - ``tls`` (constructor only): an SSL context; both hosts then serve HTTPS
+      (see :mod:`._tls`).
 
     ``calls`` counts XML-RPC calls per method name (also those answered with a fault).
     """
@@ -339,7 +362,13 @@ class Origin:
         fake_serial: int | None = None,
         changelog_fault: ChangelogFault | None = None,
         latency: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+        basic_auth: tuple[str, str] | None = None,
     ) -> None:
+        self.tls = tls
+        self.basic_auth = basic_auth
+        self.faults = Faults()
+        self.authorization_seen: list[tuple[str, str, str | None]] = []
         self.changelog_page_size = changelog_page_size
         self.serial_sources: Collection[str] = frozenset(serial_sources)
         self.fake_serial = fake_serial
@@ -363,8 +392,8 @@ class Origin:
         """Start the index and the file host, each on its own random port."""
         if self._index_server is not None:
             raise RuntimeError("origin already started")
-        self._index_server = _Server(_IndexHandler, self)
-        self._file_server = _Server(_FileHandler, self)
+        self._index_server = _Server(_IndexHandler, self, self.tls)
+        self._file_server = _Server(_FileHandler, self, self.tls)
         self._index_server.start()
         self._file_server.start()
         return self
@@ -807,6 +836,8 @@ class _IndexHandler(_Handler):
         origin = self.server.owner
         self.pause(origin.latency)
         path = urlsplit(self.path).path
+        if not self._authorized():
+            return
         if path == "/simple/":
             media_type = negotiate(self.headers.get("Accept"))
             body, serial = origin._render_root(media_type)
@@ -824,11 +855,12 @@ class _IndexHandler(_Handler):
                 self.respond(301, b"", [("Location", f"/simple/{canonical}/")])
                 return
             media_type = negotiate(self.headers.get("Accept"))
+            fault = origin.faults.take(canonical, path)
             page = origin._render_project(canonical, media_type)
             if page is None:
                 self.not_found()
                 return
-            self._send_page(page[0], page[1], media_type)
+            self._send_page(page[0], page[1], media_type, fault)
             return
         parts = path.split("/")
         if len(parts) == 4 and parts[1] == "pypi" and parts[3] == "json" and parts[2]:
@@ -840,23 +872,56 @@ class _IndexHandler(_Handler):
             if "header" in origin.serial_sources:
                 headers.append(("X-PyPI-Last-Serial", str(api[1])))
             headers.append(("Vary", "Accept-Encoding"))
+            fault = origin.faults.take(canonicalize_name(unquote(parts[2])), path)
+            if fault is not None and fault[0] in TRANSPORT_FAULTS:
+                send_transport_fault(self, fault[0], api[0], headers, self.server.stopping)
+                return
             self.respond(200, api[0], headers, compress=True)
             return
         self.not_found()
 
     do_HEAD = do_GET
 
-    def _send_page(self, body: bytes, serial: int, media_type: str) -> None:
-        headers = [("Content-Type", _CONTENT_TYPES[media_type]), ("Cache-Control", _CACHE_CONTROL)]
+    def _send_page(
+        self, body: bytes, serial: int, media_type: str, fault: tuple[str, int] | None = None
+    ) -> None:
+        content_type, serial_text = _CONTENT_TYPES[media_type], str(serial)
+        if fault is not None and fault[0] not in TRANSPORT_FAULTS:
+            body, new_serial, new_type = corrupt_page(
+                fault[0], fault[1], body, serial, media_type == JSON_TYPE
+            )
+            serial_text, content_type = new_serial or serial_text, new_type or content_type
+        headers = [("Content-Type", content_type), ("Cache-Control", _CACHE_CONTROL)]
         if "header" in self.server.owner.serial_sources:
-            headers.append(("X-PyPI-Last-Serial", str(serial)))
+            headers.append(("X-PyPI-Last-Serial", serial_text))
         headers.append(("Vary", "Accept, Accept-Encoding"))
+        if fault is not None and fault[0] in TRANSPORT_FAULTS:
+            send_transport_fault(self, fault[0], body, headers, self.server.stopping)
+            return
         self.respond(200, body, headers, compress=True)
+
+    def _authorized(self) -> bool:
+        """Check Basic auth when the origin requires it; answer 401 and False if it fails."""
+        origin = self.server.owner
+        given = self.headers.get("Authorization")
+        with origin._lock:
+            origin.authorization_seen.append(("index", urlsplit(self.path).path, given))
+        if origin.basic_auth is None:
+            return True
+        user, password = origin.basic_auth
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        if given is not None and hmac.compare_digest(given, expected):
+            return True
+        headers = [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Basic realm="index"')]
+        self.respond(401, b"Unauthorized\n", headers)
+        return False
 
     def do_POST(self) -> None:
         origin = self.server.owner
         body = self.read_body()
         self.pause(origin.latency)
+        if not self._authorized():
+            return
         if urlsplit(self.path).path.rstrip("/") != "/pypi":
             self.not_found()
             return
@@ -906,6 +971,10 @@ class _FileHandler(_Handler):
             self.not_found()
             return
         name = unquote(parts[4])
+        seen = ("files", self.path, self.headers.get("Authorization"))
+        with origin._lock:
+            origin.authorization_seen.append(seen)
+        fault = origin.faults.take(name, self.path)
         want_metadata = name.endswith(".metadata")
         filename = name[: -len(".metadata")] if want_metadata else name
         with origin._lock:
@@ -919,6 +988,14 @@ class _FileHandler(_Handler):
             self.not_found()
             return
         body = file.metadata if want_metadata else file.data
-        self.respond(200, body, [("Content-Type", "application/octet-stream")])
+        headers = [("Content-Type", "application/octet-stream")]
+        if fault is not None and fault[0] == "404":
+            self.not_found()
+        elif fault is not None and fault[0] == "wrong-bytes":
+            self.respond(200, bytes(255 - b for b in body), headers)
+        elif fault is not None and fault[0] in TRANSPORT_FAULTS:
+            send_transport_fault(self, fault[0], body, headers, self.server.stopping)
+        else:
+            self.respond(200, body, headers)
 
     do_HEAD = do_GET
