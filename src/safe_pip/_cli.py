@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from safe_pip import __version__
+from safe_pip._asof import parse_as_of
 from safe_pip._errors import SafePipError, UsageError
 from safe_pip._pipcmd import GUARDED_COMMANDS
 from safe_pip._runner import run, say
@@ -78,6 +79,12 @@ def _parser() -> _Parser:
         help="refuse anything not proven fresh [SAFE_PIP_STRICT=1]",
     )
     parser.add_argument(
+        "--as-of",
+        metavar="SERIAL|DATETIME",
+        help="serve every index page as it stood at this journal serial or UTC moment "
+        "[SAFE_PIP_AS_OF]",
+    )
+    parser.add_argument(
         "--guard-report", metavar="FILE", help="write a JSON record of every page checked"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the guard's work")
@@ -125,6 +132,13 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
         max_wait=max_wait,
         strict=strict,
         report=ns.guard_report,
+        as_of=(
+            parse_as_of(ns.as_of, "--as-of")
+            if ns.as_of
+            else parse_as_of(env["SAFE_PIP_AS_OF"], "SAFE_PIP_AS_OF")
+            if env.get("SAFE_PIP_AS_OF", "").strip()
+            else None
+        ),
     )
 
 

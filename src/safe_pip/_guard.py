@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import IO, Literal
+from typing import IO, Literal, NoReturn
 
 import requests
 from packaging.utils import canonicalize_name
@@ -142,6 +142,11 @@ class Refused(Exception):
         super().__init__(str(refusal))
 
 
+#: Transforms a verified page before it is served or returned (``--as-of``, ``_asof``); may
+#: call ``Guard.refuse``. ``None`` in and out means the index has no such project.
+PageFilter = Callable[["Guard", IndexEntry, str, "ProjectPage | None"], "ProjectPage | None"]
+
+
 @dataclass
 class ServedPage:
     body: bytes
@@ -213,6 +218,7 @@ class Guard:
         self._summary_threads: list[threading.Thread] = []
         self.proxy_base = ""  # set by the proxy once it listens: http://127.0.0.1:PORT/TOKEN
         self.closing = threading.Event()
+        self.page_filter: PageFilter | None = None
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -344,6 +350,8 @@ class Guard:
         record = PageRecord(url=url, index=entry.display, project=project)
         try:
             page = self._check(entry, project, record)
+            if self.page_filter is not None:
+                page = self.page_filter(self, entry, project, page)
         except Refused as exc:
             self._pages[key] = _Checked(None, record, self.clock(), exc.refusal)
             raise
@@ -519,6 +527,11 @@ class Guard:
             self.refusals.append(refusal)
         self.on_refuse(refusal)
         raise Refused(refusal)
+
+    def refuse(self, refusal: Refusal) -> NoReturn:
+        """Refuse the view for a reason found outside the page check (a ``page_filter``)."""
+        self._refused(refusal)
+        raise Refused(refusal)  # not reached: _refused raises
 
     def _evidence(self, entry: IndexEntry, project: str) -> Evidence:
         # What this run accepted counts as memory too: serve checks a page again and again,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from safe_pip._asof import AsOf, AsOfView
 from safe_pip._changelog import CallRecord, ChangelogAuthority, ChangelogClient
 from safe_pip._guard import Guard, IndexEntry, Refusal
 from safe_pip._http import TransportSettings, make_session, strip_credentials
@@ -25,6 +26,7 @@ class GuardOptions:
     max_wait: float = 120.0
     strict: bool = False
     report: str | None = None
+    as_of: AsOf | None = None  # --as-of: serve every page as it stood at this point
 
 
 def transport_of(settings: PipSettings) -> TransportSettings:
@@ -65,6 +67,12 @@ class GuardSetup:
             on_refuse=on_refuse,
             say=say,
         )
+        self.as_of: AsOfView | None = None
+        if options.as_of is not None:
+            self.as_of = AsOfView(
+                options.as_of, strict=options.strict, max_wait=options.max_wait, say=say
+            )
+            self.guard.page_filter = self.as_of
 
     def add_index(self, url: str, *, main: bool = False) -> IndexEntry | None:
         """Guard one index (None for local ``file://`` indexes, which no cache sits before).
@@ -78,6 +86,7 @@ class GuardSetup:
         if changelog_url is None and same_index(url, default_index_url()):
             changelog_url = default_changelog_url()
         authority = None
+        client = None
         if changelog_url:
             client = ChangelogClient(
                 changelog_url,
@@ -88,13 +97,16 @@ class GuardSetup:
             authority = ChangelogAuthority(
                 client, self.store, url, max_wait=self.options.max_wait
             )
-        return self.guard.add_index(
+        entry = self.guard.add_index(
             url,
             changelog=authority,
             changelog_url=changelog_url,
             origin=self.options.origin if main else None,
             remembered=self.store.remembered(url),
         )
+        if self.as_of is not None:
+            self.as_of.add_index(entry, client, main=main)
+        return entry
 
     def _record_call(self, record: CallRecord) -> None:
         self.guard.authority_calls.append(
