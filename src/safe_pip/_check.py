@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +34,7 @@ from packaging.version import InvalidVersion
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._findings import CheckResult, Finding, Kind
 from safe_pip._formats import Format
-from safe_pip._guard import IndexEntry, Refused
+from safe_pip._guard import Guard, IndexEntry, Refused
 from safe_pip._http import strip_credentials
 from safe_pip._pages import DistFile, ProjectPage
 from safe_pip._pins import LockedFile, Pin, pins_from_requirements, same_version
@@ -119,15 +119,25 @@ def main(args: list[str], options: GuardOptions) -> int:
         if in_files.index_url
         else (*settings.extra_index_urls, *in_files.extra_index_urls)
     )
+    lock_urls = list(dict.fromkeys(pin.index for pin in pins if pin.index))
+    needs_configured = any(pin.version and pin.index is None for pin in pins)
+    if not needs_configured and len(lock_urls) == 1:
+        # Only one lock's index is asked: it is the main index (--changelog, --origin).
+        main_url, extras, no_index = lock_urls[0], (), False
     setup = GuardSetup(options, transport_of(settings), say=say)
     indexes: list[IndexEntry] = []
-    if not no_index:
+    if needs_configured and not no_index:
         for number, url in enumerate((main_url, *extras)):
             entry = setup.add_index(url, main=number == 0)
             if entry is not None and entry not in indexes:
                 indexes.append(entry)
+    lock_indexes = {url: setup.add_index(url, main=same_index(url, main_url)) for url in lock_urls}
     checker = _Checker(
-        setup, indexes, main_url, ns.download, _FindLinks([*ns.find_links, *in_files.find_links])
+        setup.guard,
+        indexes,
+        lock_indexes,
+        ns.download,
+        _FindLinks([*ns.find_links, *in_files.find_links]),
     )
     setup.guard.start_authorities()
     try:
@@ -144,8 +154,8 @@ def main(args: list[str], options: GuardOptions) -> int:
     _emit(Format(ns.format).render(result), ns.output)
     count = len(result.findings)
     say(
-        f"checked {result.pins} pins in {len(result.files)} files on {len(indexes)} indexes: "
-        + (f"{count} findings" if count else "no findings")
+        f"checked {result.pins} pins in {len(result.files)} files on "
+        f"{len(result.serials)} indexes: " + (f"{count} findings" if count else "no findings")
     )
     return int(ExitCode.FINDINGS if count else ExitCode.OK)
 
@@ -200,16 +210,15 @@ def _release_of(filename: str) -> tuple[str, str] | None:
 class _Checker:
     def __init__(
         self,
-        setup: GuardSetup,
+        guard: Guard,
         indexes: list[IndexEntry],
-        main_url: str,
+        lock_indexes: Mapping[str, IndexEntry | None],
         download: bool,
         find_links: _FindLinks,
     ) -> None:
-        self.setup = setup
-        self.guard = setup.guard
+        self.guard = guard
         self.indexes = indexes
-        self.main_url = main_url
+        self.lock_indexes = lock_indexes
         self.download = download
         self.find_links = find_links
         self.pages: dict[tuple[int, str], ProjectPage | None] = {}
@@ -218,9 +227,10 @@ class _Checker:
         self._warned: set[str] = set()
 
     def _entries(self, pin: Pin) -> list[IndexEntry]:
+        """The indexes a pin is looked up on: its lock's index, else those pip would use."""
         if pin.index is None:
             return self.indexes
-        entry = self.setup.add_index(pin.index, main=same_index(pin.index, self.main_url))
+        entry = self.lock_indexes[pin.index]
         return [] if entry is None else [entry]
 
     def _parallel(self, jobs: Iterable[Callable[[], None]]) -> bool:
