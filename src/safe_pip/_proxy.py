@@ -4,6 +4,13 @@ It listens on 127.0.0.1 on a random port and answers only under a random per-run
 so another local user can neither use it nor learn what is installed. Every answer it gives pip
 is marked ``no-store``: pip >= 26.2 would otherwise cache index pages for ten minutes and hide
 staleness the guard has just ruled out.
+
+Two ways to answer a refused page: ``on_refused="hold"`` (install, run) never answers, because
+the runner ends the client and an error answer would be read as an empty page (DESIGN.md);
+``"503"`` (serve, whose clients it cannot end) answers 503 with a line naming the project and
+why. Paths, after the token when there is one: ``i/<n>/<project>/`` (index number n),
+``simple/<project>/`` (index 0), ``f/<id>/<filename>`` (a listed file), and ``/-/health``
+(no token: it tells nothing about what is installed).
 """
 
 from __future__ import annotations
@@ -15,24 +22,69 @@ import secrets
 import shutil
 import socket
 import threading
+import time
 import urllib.parse
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
-from safe_pip._guard import Guard, NotFound, Refused
+from safe_pip._guard import Guard, NotFound, PageRecord, Refusal, Refused
 
 logger = logging.getLogger("safe_pip")
+
+OnRefused = Literal["hold", "503"]
+
+
+class Closing(Exception):
+    """The guard is shutting down and cut a wait short (the client gets 503)."""
+
+
+def closing_sleep(guard: Guard) -> Callable[[float], None]:
+    """A sleep for the guard's waits that ends at once, raising ``Closing``, on shutdown."""
+
+    def sleep(seconds: float) -> None:
+        if guard.closing.wait(seconds):
+            raise Closing()
+
+    return sleep
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One request answered (serve logs one line per page)."""
+
+    kind: Literal["page", "file", "other"]
+    name: str  # the project, or the file name
+    status: int
+    record: PageRecord | None  # the check behind a page (None for files)
+    refusal: Refusal | None
+    ms: float
 
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, guard: Guard, token: str) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        token: str,
+        *,
+        address: tuple[str, int] = ("127.0.0.1", 0),
+        on_refused: OnRefused = "hold",
+        on_answer: Callable[[Answered], None] | None = None,
+    ) -> None:
         self.guard = guard
         self.token = token
-        super().__init__(("127.0.0.1", 0), _Handler)
+        self.on_refused = on_refused
+        self.on_answer = on_answer
+        self.active = 0
+        self.active_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # pip hanging up mid-transfer (it was ended after a refusal) is not news.
@@ -52,55 +104,117 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         logger.debug("proxy: " + format, *args)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        guard = self.server.guard
-        path = urllib.parse.urlsplit(self.path).path
-        parts = path.split("/")
-        # "", token, kind, number, name, ""
-        if len(parts) < 4 or not secrets.compare_digest(parts[1], self.server.token):
-            self._plain(404, "not found\n")
-            return
+        server = self.server
+        with server.active_lock:
+            server.active += 1
         try:
-            if parts[2] == "i" and len(parts) >= 5 and parts[3].isdigit():
-                project = urllib.parse.unquote(parts[4])
-                if not project:
-                    self._plain(404, "safe-pip serves project pages only\n")
-                    return
-                normal = canonicalize_name(project)
-                if len(parts) == 5 or normal != project:
-                    self._redirect(f"/{parts[1]}/i/{parts[3]}/{normal}/")
-                    return
-                served = guard.page(int(parts[3]), normal, self.headers.get("Accept", ""))
-                self._send(200, served.content_type, served.body)
-            elif parts[2] == "f" and len(parts) == 5 and parts[3].isdigit():
-                name = urllib.parse.unquote(parts[4])
-                handle, size = guard.fetch_file(int(parts[3]), name)
-                with handle:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("Content-Length", str(size))
-                    self.send_header("Cache-Control", "no-store")
-                    self.end_headers()
-                    shutil.copyfileobj(handle, self.wfile, 256 * 1024)
+            self._get()
+        finally:
+            with server.active_lock:
+                server.active -= 1
+
+    def _get(self) -> None:
+        server = self.server
+        started = time.perf_counter()
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/-/health":
+            self._plain(503 if server.guard.closing.is_set() else 200, "ok\n")
+            return
+        parts = path.split("/")
+        if server.token:
+            # "", token, kind, ...
+            if len(parts) < 3 or not secrets.compare_digest(parts[1], server.token):
+                self._plain(404, "not found\n")
+                return
+            prefix, rest = f"/{parts[1]}", parts[2:]
+        else:
+            prefix, rest = "", parts[1:]
+        kind: Literal["page", "file", "other"] = "other"
+        name = ""
+        try:
+            if rest[0] == "i" and len(rest) >= 3 and rest[1].isdigit():
+                kind, name = "page", urllib.parse.unquote(rest[2])
+                self._page(int(rest[1]), name, f"{prefix}/i/{rest[1]}/", len(rest) == 3)
+            elif rest[0] == "simple" and len(rest) >= 2:
+                kind, name = "page", urllib.parse.unquote(rest[1])
+                self._page(0, name, f"{prefix}/simple/", len(rest) == 2)
+            elif rest[0] == "f" and len(rest) == 3 and rest[1].isdigit():
+                kind, name = "file", urllib.parse.unquote(rest[2])
+                self._file(int(rest[1]), name)
             else:
                 self._plain(404, "not found\n")
         except NotFound:
             self._plain(404, "not found\n")
-        except Refused:
+            self._answered(kind, name, 404, started)
+        except Refused as exc:
+            if server.on_refused == "503":
+                self._plain(503, f"safe-pip {exc.refusal}\n", retry_after=True)
+                self._answered(kind, name, 503, started, exc.refusal)
+                return
             # Never answer: pip would read an error as "no candidates here" and carry on with
             # other sources (DESIGN.md). The runner ends pip; this request dies with it.
-            guard.closing.wait()
+            server.guard.closing.wait()
             self.close_connection = True
+        except Closing:
+            self._plain(503, "safe-pip is shutting down; try again\n", retry_after=True)
+            self._answered(kind, name, 503, started)
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _page(self, number: int, project: str, base: str, no_slash: bool) -> None:
+        if not project:
+            self._plain(404, "safe-pip serves project pages only\n")
+            return
+        normal = canonicalize_name(project)
+        if no_slash or normal != project:
+            self._redirect(f"{base}{normal}/")
+            return
+        started = time.perf_counter()
+        served = self.server.guard.page(number, normal, self.headers.get("Accept", ""))
+        self._send(200, served.content_type, served.body)
+        if self.server.on_answer is not None:
+            ms = (time.perf_counter() - started) * 1000
+            self.server.on_answer(Answered("page", normal, 200, served.record, None, ms))
+
+    def _file(self, file_id: int, name: str) -> None:
+        started = time.perf_counter()
+        handle, size = self.server.guard.fetch_file(file_id, name)
+        with handle:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            shutil.copyfileobj(handle, self.wfile, 256 * 1024)
+        self._answered("file", name, 200, started)
+
+    def _answered(
+        self,
+        kind: Literal["page", "file", "other"],
+        name: str,
+        status: int,
+        started: float,
+        refusal: Refusal | None = None,
+    ) -> None:
+        if self.server.on_answer is not None and kind != "other":
+            ms = (time.perf_counter() - started) * 1000
+            self.server.on_answer(Answered(kind, name, status, None, refusal, ms))
+
+    def _send(
+        self, status: int, content_type: str, body: bytes, *, retry_after: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        if retry_after:
+            self.send_header("Retry-After", "10")
+        if self.server.guard.closing.is_set():
+            self.close_connection = True
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
-    def _plain(self, status: int, text: str) -> None:
-        self._send(status, "text/plain; charset=utf-8", text.encode())
+    def _plain(self, status: int, text: str, *, retry_after: bool = False) -> None:
+        self._send(status, "text/plain; charset=utf-8", text.encode(), retry_after=retry_after)
 
     def _redirect(self, location: str) -> None:
         self.send_response(301)
@@ -111,15 +225,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Proxy:
-    """Runs the guard's HTTP server in a background thread for one run."""
+    """Runs the guard's HTTP server in a background thread, for one run or for ``serve``.
 
-    def __init__(self, guard: Guard) -> None:
+    The defaults are install's: 127.0.0.1, a random port and a random token, refused requests
+    held. ``serve`` passes its address, its token ("" for none), ``on_refused="503"`` and a
+    callback per answer; links in its pages are then path-absolute (``/TOKEN/f/…``), so they
+    work whatever host name the clients reach it by. Binding errors (a busy port) raise OSError.
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        on_refused: OnRefused = "hold",
+        address: tuple[str, int] | None = None,
+        token: str | None = None,
+        on_answer: Callable[[Answered], None] | None = None,
+    ) -> None:
         self.guard = guard
-        self.token = secrets.token_urlsafe(18)
-        self._server = _Server(guard, self.token)
+        self.token = secrets.token_urlsafe(18) if token is None else token
+        self._server = _Server(
+            guard,
+            self.token,
+            address=address or ("127.0.0.1", 0),
+            on_refused=on_refused,
+            on_answer=on_answer,
+        )
         port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{port}/{self.token}"
-        guard.proxy_base = self.base
+        prefix = f"/{self.token}" if self.token else ""
+        self.base = f"http://127.0.0.1:{port}{prefix}"
+        guard.proxy_base = self.base if address is None else prefix
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
@@ -131,10 +266,19 @@ class Proxy:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    @property
+    def active(self) -> int:
+        """Requests being answered right now."""
+        return self._server.active
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop listening; waits cut short; answers in flight get up to ``grace`` seconds."""
         self.guard.closing.set()
         if self._thread.is_alive():
             self._server.shutdown()
+        deadline = time.monotonic() + grace
+        while self._server.active and time.monotonic() < deadline:
+            time.sleep(0.02)
         with contextlib.suppress(OSError):
             self._server.socket.shutdown(socket.SHUT_RDWR)
         self._server.server_close()

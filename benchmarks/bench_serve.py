@@ -1,0 +1,133 @@
+"""Benchmark: pages per second ``safe-pip serve`` answers to 32 concurrent clients.
+
+The pages are cached-fresh: each project page was proven fresh once and its verdict is reused
+(``--recheck``, 5 s by default, so the guard re-checks each page every few seconds during the
+run, as it would in service). The index is the simulator (origin and CDN) on 127.0.0.1, in this
+process; ``safe-pip serve`` runs in its own process, as in production, and the clients in a
+third one, each client a thread with its own keep-alive connection (as pip and uv keep theirs).
+Target: at least 1,000 pages/s on 2 cores.
+
+Importing this module starts nothing; ``run_throughput_benchmark()`` does the work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+#: The client process: N threads, each with one keep-alive connection, asking for pages in
+#: turn until the deadline; prints one JSON line with the counts.
+_CLIENT = r"""
+import http.client, json, sys, threading, time, urllib.parse
+url, clients, seconds, projects = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+parts = urllib.parse.urlsplit(url)
+accept = "application/vnd.pypi.simple.v1+json"
+counts = {"ok": 0, "bad": 0}
+lock = threading.Lock()
+start = threading.Event()
+def client(n):
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    ok = bad = 0
+    i = n
+    start.wait()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        project = projects[i % len(projects)]
+        i += 1
+        try:
+            conn.request("GET", f"{parts.path}{project}/", headers={"Accept": accept})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status == 200 and b'"_last-serial"' in body:
+                ok += 1
+            else:
+                bad += 1
+        except OSError:
+            bad += 1
+            conn.close()
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    with lock:
+        counts["ok"] += ok
+        counts["bad"] += bad
+threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+for t in threads:
+    t.start()
+t0 = time.monotonic()
+start.set()
+for t in threads:
+    t.join()
+counts["elapsed"] = time.monotonic() - t0
+print(json.dumps(counts))
+"""
+
+
+def run_throughput_benchmark(
+    clients: int = 32, seconds: float = 10.0, projects: int = 20
+) -> dict[str, Any]:
+    """Pages/s served to ``clients`` concurrent keep-alive clients, for cached-fresh pages."""
+    from safe_pip.testing import CDN, Origin
+
+    names = [f"project-{n}" for n in range(projects)]
+    with tempfile.TemporaryDirectory(prefix="safe-pip-bench-") as tmp, Origin() as origin:
+        for name in names:
+            origin.publish(name, "1.0")
+        with CDN(origin, edges=2) as cdn:
+            env = dict(os.environ)
+            env.update(PIP_CONFIG_FILE=os.devnull, SAFE_PIP_STATE_DIR=os.path.join(tmp, "state"))
+            server = subprocess.Popen(
+                [
+                    sys.executable, "-m", "safe_pip", "--changelog", cdn.changelog_url,
+                    "serve", "--listen", "127.0.0.1:0", "--index", cdn.simple_url,
+                ],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert server.stderr is not None
+                first = server.stderr.readline()
+                found = re.search(r" at (http://\S+)", first)
+                if not found:
+                    raise RuntimeError(f"safe-pip serve did not start: {first.strip()}")
+                url = found.group(1)
+                # Drain the access log in the background so the server never blocks on it.
+                log_lines = tempfile.TemporaryFile(dir=tmp)
+                drain = subprocess.Popen(["cat"], stdin=server.stderr, stdout=log_lines)
+                warm = subprocess.run(
+                    [sys.executable, "-c", _CLIENT, url, "1", "0.5", *names],
+                    capture_output=True, text=True, check=True, timeout=120,
+                )
+                if json.loads(warm.stdout)["bad"]:
+                    raise RuntimeError(f"warm-up answers were wrong: {warm.stdout}")
+                proc = subprocess.run(
+                    [sys.executable, "-c", _CLIENT, url, str(clients), str(seconds), *names],
+                    capture_output=True, text=True, check=True, timeout=seconds + 120,
+                )
+                counts = json.loads(proc.stdout)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+            drain.wait(timeout=10)
+            log_lines.close()
+    return {
+        "benchmark": "serve cached-fresh pages",
+        "clients": clients,
+        "projects": projects,
+        "seconds": round(counts["elapsed"], 2),
+        "pages": counts["ok"],
+        "errors": counts["bad"],
+        "pages_per_second": round(counts["ok"] / counts["elapsed"], 1),
+        "cores": os.cpu_count(),
+    }
+
+
+if __name__ == "__main__":
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    print(json.dumps(run_throughput_benchmark(seconds=seconds), indent=2))
