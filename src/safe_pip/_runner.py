@@ -9,6 +9,7 @@ pip, which reads a failed page as an empty one (DESIGN.md).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,9 +20,17 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from safe_pip._asof import AsOfView
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._guard import Guard, Refusal
 from safe_pip._http import strip_credentials
+from safe_pip._lockstate import (
+    as_of_of_locks,
+    enforce_locks,
+    is_pylock_path,
+    lock_inputs,
+    record_lock,
+)
 from safe_pip._pipcmd import PipCommand, PipSettings, parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
 from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
@@ -124,6 +133,11 @@ def run(
         if proc is not None:
             proc.refuse(refusal)
 
+    # pylock.toml files remember the index state they were made from ([tool.safe-pip]): their
+    # serials must not be rolled back, and their --as-of point is this run's unless given.
+    locks = lock_inputs(cmd.options.get("--requirement", []))
+    if options.as_of is None:
+        options = dataclasses.replace(options, as_of=as_of_of_locks(locks))
     setup = GuardSetup(
         options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
     )
@@ -154,9 +168,12 @@ def run(
         guard.start_authorities()
         python = settings.python
         general = ["--python", python] if python and not cmd.has("--python") else []
-        process = _PipProcess([*pip, *general, command, *argv], child_env)
-        holder["pip"] = process
-        code = process.wait()
+        if enforce_locks(guard, locks):
+            process = _PipProcess([*pip, *general, command, *argv], child_env)
+            holder["pip"] = process
+            code = process.wait()
+        else:
+            code = int(ExitCode.REFUSED)
     finally:
         if "pip" in holder:
             holder["pip"].end()  # never leave pip running without its guard
@@ -166,13 +183,17 @@ def run(
         if options.report:
             _write_report(options.report, guard, command)
 
-    if guard.refusals or holder["pip"].refused.is_set():
+    if guard.refusals or ("pip" in holder and holder["pip"].refused.is_set()):
         for refusal in guard.refusals:
             out(str(refusal))
         out("nothing was installed: the view of the index was refused (exit 75)")
         return int(ExitCode.REFUSED)
     if code == 0:
         _unproxy_outputs(cmd, guard)
+        if command == "lock":
+            for target in cmd.options.get("--output", []) or ["pylock.toml"]:
+                if target != "-" and Path(target).is_file():
+                    record_lock(target, guard, setup.options.as_of)
     return code
 
 
@@ -190,6 +211,7 @@ def _pip_command(
         (t.value, t.option == "--constraint")
         for t in cmd.tokens
         if t.option in ("--requirement", "--constraint") and t.value
+        and not is_pylock_path(t.value)  # pip reads those itself (PEP 751)
     ]
     lines = [
         line for path, constraint in req_files
@@ -245,6 +267,8 @@ def _write_report(path: str, guard: Guard, command: str) -> None:
         for e in guard.indexes
     ]
     document.update(guard.report())
+    if isinstance(guard.page_filter, AsOfView):
+        document["as_of"] = guard.page_filter.report()
     text = json.dumps(document, indent=2, sort_keys=False) + "\n"
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
