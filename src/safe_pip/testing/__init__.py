@@ -9,15 +9,82 @@ safe-pip out, can drive real pip against an index whose CDN serves stale pages o
 - :class:`CDN` sits in front of an origin with several edges, each caching every page
   variant separately and purging it after a configurable delay, or never.
 - :func:`build_wheel` makes the small installable wheels the origin serves.
+- :func:`fill_cache` makes edges hold a project's pages (as earlier readers would), so that
+  a later change leaves the edges that miss its purge stale; :func:`page_view` shows what
+  an edge serves.
+- :func:`pip_install` / :class:`PlainPip` run plain pip against them, isolated from the
+  caller's pip configuration, ``PIP_*`` variables and cache (:func:`isolated_env`), into a
+  ``--target`` directory; :func:`installed` reads what went there.
+
+The pytest plugin ``safe_pip`` (``safe_pip.testing._plugin``, registered through the
+``pytest11`` entry point) offers them as fixtures: ``stale_origin``, ``stale_cdn`` (with the
+``stale_cdn`` marker), ``stale_cdn_factory`` and ``plain_pip``. ``safe-pip demo`` uses them.
 
 Only the standard library is used for the servers, and nothing here reaches beyond
-127.0.0.1. This is a public API (to be documented in the README).
+127.0.0.1. This is a public API (documented in the README). Names are imported on first use
+(PEP 562), so that the pytest plugin, which imports this package, costs nothing in test runs
+that do not use it: add new exports to ``_EXPORTS`` and to the ``TYPE_CHECKING`` block.
 """
 
 from __future__ import annotations
 
-from ._cdn import CDN
-from ._origin import JournalEntry, Origin
-from ._wheels import build_wheel, metadata_of
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CDN", "JournalEntry", "Origin", "build_wheel", "metadata_of"]
+if TYPE_CHECKING:
+    from ._cdn import CDN
+    from ._clients import (
+        PipRun,
+        PlainPip,
+        fill_cache,
+        installed,
+        isolated_env,
+        page_view,
+        pip_install,
+    )
+    from ._origin import JournalEntry, Origin
+    from ._wheels import build_wheel, metadata_of
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "CDN": "._cdn",
+    "JournalEntry": "._origin",
+    "Origin": "._origin",
+    "PipRun": "._clients",
+    "PlainPip": "._clients",
+    "build_wheel": "._wheels",
+    "fill_cache": "._clients",
+    "installed": "._clients",
+    "isolated_env": "._clients",
+    "metadata_of": "._wheels",
+    "page_view": "._clients",
+    "pip_install": "._clients",
+}
+
+__all__ = [
+    "CDN",
+    "JournalEntry",
+    "Origin",
+    "PipRun",
+    "PlainPip",
+    "build_wheel",
+    "fill_cache",
+    "installed",
+    "isolated_env",
+    "metadata_of",
+    "page_view",
+    "pip_install",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
