@@ -1,0 +1,258 @@
+"""The fault matrix: every fault an index, a CDN, a changelog or a file host can throw at the
+guard, each with its documented behaviour (README, "Fault matrix").
+
+The promise under test, in the spirit of TUF's client conformance suite (one named test per
+attack or accident against a simulated repository): a fault that clears within
+``--max-wait`` is retried through; one that does not ends in one clear refusal line and exit
+75, or in the documented fallback (UNVERIFIED with one warning line); and never in a partial
+install. Faults hit ``beta``, the dependency, so pip has already read ``alpha`` when the guard
+refuses, and ``alpha`` must not be installed either.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _guarded import installed, refusal_lines, safe_pip, tree
+
+from safe_pip.testing import CDN, Origin
+from safe_pip.testing._faults import FaultKind
+
+BETA_WHEEL = "beta-1.0-py3-none-any.whl"
+
+
+@pytest.fixture
+def origin(state_dir: Path) -> Iterator[Origin]:
+    with Origin() as server:
+        server.publish("alpha", "1.0", requires=["beta>=1"])
+        server.publish("beta", "1.0")
+        yield server
+
+
+def guarded_install(
+    index: str, changelog: str, target: Path, *guard: str, max_wait: str = "1"
+) -> subprocess.CompletedProcess[str]:
+    return safe_pip(
+        "--changelog", changelog, "--max-wait", max_wait, *guard,
+        "install", "--no-cache-dir", "--timeout", "2", "--index-url", index,
+        "--target", str(target), "alpha",
+    )  # fmt: skip
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], target: Path, *words: str) -> str:
+    """Exit 75, one refusal line naming beta (and ``words``), nothing installed."""
+    assert proc.returncode == 75, proc.stderr
+    lines = refusal_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("safe-pip: refused beta") or BETA_WHEEL in lines[0], lines
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert proc.stderr.rstrip().endswith("nothing was installed: the view of the index was "
+                                         "refused (exit 75)")
+    assert tree(target) == {}, "a refused install left files behind"
+    return lines[0]
+
+
+def assert_installed(proc: subprocess.CompletedProcess[str], target: Path) -> None:
+    assert proc.returncode == 0, proc.stderr
+    assert installed(target) == {"alpha": "1.0", "beta": "1.0"}
+    assert refusal_lines(proc.stderr) == []
+
+
+# --------------------------------------------------------------------------- project pages
+
+PERSISTENT_PAGE_FAULTS: list[tuple[FaultKind, str]] = [
+    ("500", "HTTP 500"),
+    ("502", "HTTP 502"),
+    ("503", "HTTP 503"),
+    ("reset", "ChunkedEncodingError"),
+    ("truncate", "ChunkedEncodingError"),
+    ("bad-body", "malformed index page"),
+    ("wrong-type", "unexpected Content-Type"),
+    ("serials-disagree", "serial"),
+    ("serial-negative", "non-numeric serial"),
+    ("serial-text", "non-numeric serial"),
+]
+
+
+@pytest.mark.parametrize(("kind", "reason"), PERSISTENT_PAGE_FAULTS)
+def test_persistent_page_fault_is_refused(
+    origin: Origin, tmp_path: Path, kind: FaultKind, reason: str
+) -> None:
+    origin.faults.inject("beta", kind)
+    target = tmp_path / "target"
+    proc = guarded_install(origin.simple_url, origin.changelog_url, target)
+    line = assert_refused(proc, target, reason, "still stale after 1 s")
+    assert "127.0.0.1" in line  # the index is named
+
+
+@pytest.mark.parametrize("kind", ["503", "reset", "truncate", "bad-body", "serial-text"])
+def test_page_fault_that_clears_is_retried_through(
+    origin: Origin, tmp_path: Path, kind: FaultKind
+) -> None:
+    # Four copies (JSON/HTML x gzip/plain) are asked per round: five faults outlast a round.
+    origin.faults.inject("beta", kind, times=5)
+    target = tmp_path / "target"
+    proc = guarded_install(origin.simple_url, origin.changelog_url, target, max_wait="30")
+    assert_installed(proc, target)
+    assert origin.faults.served["beta"] == 5
+
+
+@pytest.mark.parametrize("kind", ["bad-html", "bad-json"])
+def test_one_malformed_format_falls_back_to_the_other(
+    origin: Origin, tmp_path: Path, kind: FaultKind
+) -> None:
+    origin.faults.inject("beta", kind)
+    target, report = tmp_path / "target", tmp_path / "report.json"
+    proc = guarded_install(
+        origin.simple_url, origin.changelog_url, target, "--guard-report", str(report)
+    )
+    assert_installed(proc, target)
+    beta = next(p for p in json.loads(report.read_text())["pages"] if p["project"] == "beta")
+    assert beta["verdict"] == "FRESH"
+    assert beta["variant"].startswith("html" if kind == "bad-json" else "json")
+
+
+def test_page_that_never_finishes_times_out_and_is_refused(
+    origin: Origin, tmp_path: Path
+) -> None:
+    origin.faults.inject("beta", "hang")
+    target = tmp_path / "target"
+    t0 = time.monotonic()
+    proc = safe_pip(
+        "--changelog", origin.changelog_url, "--max-wait", "1",
+        "install", "--no-cache-dir", "--timeout", "1", "--index-url", origin.simple_url,
+        "--target", str(target), "alpha",
+    )  # fmt: skip
+    assert_refused(proc, target, "timed out")
+    assert time.monotonic() - t0 < 120  # pip's --timeout bounds each upstream read
+
+
+def test_serial_going_back_within_a_run_is_never_seen(origin: Origin, tmp_path: Path) -> None:
+    """The first fetch is current, every later one two serials back: the guard judges one copy
+    per run and serves pip only that one, and the next run refuses the rolled-back copy."""
+    current = origin.project_serial("beta")
+    origin.faults.inject("beta", "serial-back")
+    target, report = tmp_path / "target", tmp_path / "report.json"
+    proc = safe_pip(
+        "--guard-report", str(report),
+        "install", "--no-cache-dir", "--index-url", origin.simple_url,
+        "--target", str(target), "alpha", "beta",
+    )  # fmt: skip
+    assert_installed(proc, target)
+    assert origin.faults.served["beta"] == 1
+    beta = next(p for p in json.loads(report.read_text())["pages"] if p["project"] == "beta")
+    assert beta["serial_seen"] == current
+    # No authority: the remembered serial is the only defence, and it holds.
+    again = tmp_path / "again"
+    second = safe_pip(
+        "--max-wait", "30",
+        "install", "--no-cache-dir", "--index-url", origin.simple_url,
+        "--target", str(again), "alpha",
+    )  # fmt: skip
+    assert_refused(second, again, "ROLLBACK", f"{current} required")
+
+
+def test_cdn_fault_that_clears_is_retried_through(origin: Origin, tmp_path: Path) -> None:
+    with CDN(origin, edges=2) as cdn:
+        cdn.faults.inject("beta", "502", times=3)
+        target = tmp_path / "target"
+        proc = guarded_install(cdn.simple_url, cdn.changelog_url, target, max_wait="30")
+        assert_installed(proc, target)
+        assert cdn.faults.served["beta"] == 3
+
+
+# --------------------------------------------------------------------------- changelog
+
+
+@pytest.mark.parametrize("fault", ["405", "500", "garbage", "timeout"])
+def test_changelog_fault_falls_back_to_unverified(
+    origin: Origin, tmp_path: Path, fault: str
+) -> None:
+    origin.changelog_fault = fault  # type: ignore[assignment]
+    target, report = tmp_path / "target", tmp_path / "report.json"
+    proc = guarded_install(
+        origin.simple_url, origin.changelog_url, target, "--guard-report", str(report)
+    )
+    assert_installed(proc, target)
+    warnings = [line for line in proc.stderr.splitlines() if "freshness not proven" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert "127.0.0.1" in warnings[0]
+    doc = json.loads(report.read_text())
+    assert {p["verdict"] for p in doc["pages"]} == {"UNVERIFIED"}
+    assert doc["indexes"][0]["changelog_error"]
+    calls = [c for c in doc["authority_calls"] if c["authority"] == "changelog"]
+    if fault in ("405", "garbage"):
+        assert len(calls) == 1  # a client error is not retried
+    else:
+        assert all(c["error"] for c in calls)
+
+
+def test_changelog_fault_under_strict_is_refused(origin: Origin, tmp_path: Path) -> None:
+    origin.changelog_fault = "500"
+    target = tmp_path / "target"
+    proc = guarded_install(origin.simple_url, origin.changelog_url, target, "--strict")
+    assert proc.returncode == 75, proc.stderr
+    lines = refusal_lines(proc.stderr)
+    assert len(lines) == 1 and "UNVERIFIED" in lines[0] and "--strict" in lines[0], lines
+    assert tree(target) == {}
+
+
+# --------------------------------------------------------------------------- file host
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("404", "answered 404"), ("truncate", "ChunkedEncodingError"),
+     ("wrong-bytes", "does not match the page's hash"), ("503", "HTTP 503")],
+)  # fmt: skip
+def test_persistent_file_fault_is_refused(
+    origin: Origin, tmp_path: Path, kind: FaultKind, reason: str
+) -> None:
+    origin.faults.inject(BETA_WHEEL, kind)
+    target = tmp_path / "target"
+    proc = guarded_install(origin.simple_url, origin.changelog_url, target)
+    line = assert_refused(proc, target, reason, "FILE")
+    assert BETA_WHEEL in line
+
+
+@pytest.mark.parametrize("kind", ["404", "truncate", "wrong-bytes"])
+def test_file_fault_that_clears_is_retried_through(
+    origin: Origin, tmp_path: Path, kind: FaultKind
+) -> None:
+    origin.faults.inject(BETA_WHEEL, kind, times=2)
+    target = tmp_path / "target"
+    proc = guarded_install(origin.simple_url, origin.changelog_url, target, max_wait="30")
+    assert_installed(proc, target)
+    assert origin.faults.served[BETA_WHEEL] == 2
+
+
+def test_refusal_leaves_a_virtual_environment_unchanged(origin: Origin, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    before = tree(venv)
+    origin.faults.inject(BETA_WHEEL, "wrong-bytes")
+    proc = safe_pip(
+        "--changelog", origin.changelog_url, "--max-wait", "1",
+        "install", "--no-cache-dir", "--index-url", origin.simple_url, "alpha",
+        env={"VIRTUAL_ENV": str(venv)},  # an activated venv is where pip installs
+    )  # fmt: skip
+    assert proc.returncode == 75, proc.stderr
+    assert tree(venv) == before
+    assert installed(site) == {}
+    # The same command with the fault gone installs there: the check above was not vacuous.
+    origin.faults.clear()
+    proc = safe_pip(
+        "--changelog", origin.changelog_url,
+        "install", "--no-cache-dir", "--index-url", origin.simple_url, "alpha",
+        env={"VIRTUAL_ENV": str(venv)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert installed(site) == {"alpha": "1.0", "beta": "1.0"}
