@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import IO, Literal, NoReturn
+from typing import IO, Literal, NoReturn, Protocol
 
 import requests
 from packaging.utils import canonicalize_name
@@ -114,6 +114,8 @@ class PageRecord:
     reason: str = ""
     variant: str = ""
     elapsed_ms: int = 0
+    finished_at: float = 0.0  # wall-clock time of the verdict (epoch seconds)
+    prefetched: bool = False  # checked ahead of pip by the prefetcher (``_prefetch``)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,21 @@ class _Checked:
     at: float
     refusal: Refusal | None = None
     rendered: dict[str, ServedPage] = field(default_factory=dict)
+    told: bool = True  # False: a prefetch's refusal, fired only when pip asks for the page
+
+
+class PrefetchHooks(Protocol):
+    """What ``fetch_file`` asks the prefetcher (``_prefetch``): bytes it has, and news."""
+
+    def file_ready(
+        self, entry: FileEntry, name: str, url: str, expected: dict[str, str]
+    ) -> tuple[IO[bytes], int] | None:
+        """Verified bytes for ``url`` fetched ahead of pip (or kept from an earlier run)."""
+
+    def file_seen(
+        self, entry: FileEntry, name: str, url: str, expected: dict[str, str], handle: IO[bytes]
+    ) -> None:
+        """A verified download is about to reach pip (metadata names the next pages)."""
 
 
 class NotFound(Exception):
@@ -219,6 +236,9 @@ class Guard:
         self.proxy_base = ""  # set by the proxy once it listens: http://127.0.0.1:PORT/TOKEN
         self.closing = threading.Event()
         self.page_filter: PageFilter | None = None
+        #: Pages and files fetched ahead of pip (``_prefetch.Prefetcher`` sets itself here).
+        self.prefetcher: PrefetchHooks | None = None
+        self._quiet = threading.local()  # set while a prefetch checks a page
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -335,9 +355,28 @@ class Guard:
                 if checked is None or not self._fresh_enough(checked):
                     checked = self._recheck(entry, project, key)
         if checked.refusal is not None:
-            # Told once (on_refuse, the refusals list); later callers get the same answer.
+            # Told once (on_refuse, the refusals list); later callers get the same answer. A
+            # refusal found by a prefetch is told when pip (or another caller) asks, never
+            # before: a page pip never asks for is no reason to refuse (issue 7).
+            if not getattr(self._quiet, "on", False):
+                with self._lock:
+                    tell, checked.told = not checked.told, True
+                if tell:
+                    self._refused(checked.refusal)
             raise Refused(checked.refusal)
         return checked
+
+    def prefetch(self, entry: IndexEntry, project: str) -> ProjectPage | None:
+        """``verified`` ahead of pip: the same check, but a refusal is kept, not fired.
+
+        Raises ``Refused`` (kept for the moment pip asks for the page); None means the index
+        has no such project.
+        """
+        self._quiet.on = True
+        try:
+            return self._verified(entry, project).page
+        finally:
+            self._quiet.on = False
 
     def _fresh_enough(self, checked: _Checked) -> bool:
         return self.page_ttl is None or self.clock() - checked.at < self.page_ttl
@@ -348,12 +387,14 @@ class Guard:
             self._trim_history()
         url = redact(f"{entry.upstream}{project}/")
         record = PageRecord(url=url, index=entry.display, project=project)
+        record.prefetched = getattr(self._quiet, "on", False)
         try:
             page = self._check(entry, project, record)
             if self.page_filter is not None:
                 page = self.page_filter(self, entry, project, page)
         except Refused as exc:
-            self._pages[key] = _Checked(None, record, self.clock(), exc.refusal)
+            quiet = getattr(self._quiet, "on", False)
+            self._pages[key] = _Checked(None, record, self.clock(), exc.refusal, told=not quiet)
             raise
         checked = _Checked(page, record, self.clock())
         self._pages[key] = checked
@@ -496,6 +537,7 @@ class Guard:
         record.reason = reason
         record.variant = f"{fmt}/{enc}"
         record.elapsed_ms = int((self.clock() - started) * 1000)
+        record.finished_at = time.time()
 
     def _refuse(
         self,
@@ -520,9 +562,12 @@ class Guard:
         record.verdict = f"REFUSED ({verdict})"
         record.serial_seen, record.serial_required, record.reason = seen, required, reason
         record.elapsed_ms = int((self.clock() - started) * 1000)
+        record.finished_at = time.time()
         self._refused(refusal)
 
     def _refused(self, refusal: Refusal) -> None:
+        if getattr(self._quiet, "on", False):
+            raise Refused(refusal)  # a prefetch: kept with the page, told when pip asks
         with self._lock:
             self.refusals.append(refusal)
         self.on_refuse(refusal)
@@ -691,12 +736,19 @@ class Guard:
             url, expected = _metadata_url(entry.url), entry.metadata_hashes
         else:
             raise NotFound(name)
+        hooks = self.prefetcher
+        ready = hooks.file_ready(entry, name, url, expected) if hooks is not None else None
+        if ready is not None:
+            return ready
         deadline = self.clock() + self.max_wait
         backoff = self.first_backoff
         last_report = self.clock()
         while True:
             try:
-                return self._download(url, entry, expected)
+                handle, size = self._download(url, entry, expected)
+                if hooks is not None:
+                    hooks.file_seen(entry, name, url, expected, handle)
+                return handle, size
             except NotFound:
                 problem = f"{redact(url)} answered 404"
             except _Transient as exc:

@@ -32,6 +32,7 @@ from safe_pip._lockstate import (
     record_lock,
 )
 from safe_pip._pipcmd import PipCommand, PipSettings, parse_pip_args, resolve_settings
+from safe_pip._prefetch import Prefetcher, start_prefetch
 from safe_pip._proxy import Proxy
 from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
 from safe_pip._setup import GuardOptions, GuardSetup, transport_of
@@ -150,6 +151,7 @@ def run(
         return url if entry is None else guard.index_url(entry)
 
     workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
+    prefetcher: Prefetcher | None = None
     try:
         argv, pip_env = _pip_command(cmd, guarded, settings, Path(workdir.name))
         # The changelog may be retried for --max-wait, then a page waited out for --max-wait.
@@ -166,6 +168,7 @@ def run(
         child_env["PIP_PROXY"] = ""
         proxy.start()
         guard.start_authorities()
+        prefetcher = start_prefetch(guard, cmd, pip_args, settings.python)
         python = settings.python
         general = ["--python", python] if python and not cmd.has("--python") else []
         if enforce_locks(guard, locks):
@@ -177,6 +180,8 @@ def run(
     finally:
         if "pip" in holder:
             holder["pip"].end()  # never leave pip running without its guard
+        if prefetcher is not None:
+            prefetcher.close()
         proxy.stop()
         workdir.cleanup()
         setup.remember(out)

@@ -1,0 +1,365 @@
+"""Prefetching: pages (and files) fetched and verified before pip asks for them.
+
+pip reads index pages one at a time and pays the index's latency on each. The guard knows the
+top-level names before pip starts (its command line and requirements files) and learns each
+dependency as soon as a distribution's metadata (a PEP 658 ``.metadata`` file, or a wheel's
+``METADATA``) passes through it, so it can check those pages concurrently, over the session's
+kept-alive connections, and have them ready when pip asks. Likewise, once pip has read a
+wheel's metadata it is about to download that wheel, so the wheel is fetched alongside.
+
+A prefetch never changes what pip resolves: pages are checked exactly as pip's own requests are
+(``Guard.prefetch`` shares ``Guard.verified``'s cache and lock), pip still chooses what to read,
+and a page pip never asks for is never a reason to refuse: a prefetch that ends in a refusal
+keeps it with the page, to be told only if pip asks for that page. A prefetched file that
+failed is simply downloaded again when pip asks, with the guard's usual retries.
+
+Workers are daemon threads and ``close`` drops what is queued, so a prefetch can never hold up
+the end of a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import platform
+import queue
+import threading
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from typing import IO
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag, sys_tags
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from safe_pip._errors import SafePipError
+from safe_pip._guard import (
+    FileEntry,
+    Guard,
+    IndexEntry,
+    NotFound,
+    Refused,
+    _metadata_url,
+    _Transient,
+)
+from safe_pip._pages import DistFile, ProjectPage
+from safe_pip._pipcmd import PipCommand
+from safe_pip._reqfile import read_requirements
+
+logger = logging.getLogger("safe_pip")
+
+#: Concurrent prefetches. The session keeps 16 connections per host; pip's own requests
+#: through the guard use the rest.
+WORKERS = 8
+#: Metadata bigger than this is not read for dependencies (real METADATA files are KBs).
+_MAX_METADATA = 4 * 1024 * 1024
+#: pip options that make the target environment differ from the one pip runs in.
+_OTHER_ENVIRONMENT = ("--platform", "--python-version", "--implementation", "--abi")
+
+
+def top_level(cmd: PipCommand) -> list[Requirement]:
+    """Requirements pip will look up by name: its arguments and its ``-r`` files' lines."""
+    found: list[Requirement] = []
+    for spec in cmd.positionals:
+        with contextlib.suppress(InvalidRequirement):
+            req = Requirement(spec)
+            if req.url is None:
+                found.append(req)
+    for path in cmd.options.get("--requirement", []):
+        try:
+            lines = read_requirements(path)
+        except (SafePipError, OSError):
+            continue  # pip reports an unreadable file itself
+        for line in lines:
+            if line.kind == "requirement" and line.requirement is not None and not line.constraint:
+                found.append(line.requirement)
+    return found
+
+
+def target_environment(cmd: PipCommand, pip_args: Sequence[str], python: str | None) -> bool:
+    """Whether pip resolves for the interpreter safe-pip runs under (markers can be evaluated)."""
+    if python or cmd.has("--python"):
+        return False
+    return not any(arg.startswith(_OTHER_ENVIRONMENT) for arg in pip_args)
+
+
+def requires_dist(metadata: bytes) -> list[Requirement]:
+    """The ``Requires-Dist`` lines of a core metadata file (unparseable lines are skipped)."""
+    headers = BytesHeaderParser().parsebytes(metadata)
+    found = []
+    for line in headers.get_all("Requires-Dist") or []:
+        with contextlib.suppress(InvalidRequirement):
+            found.append(Requirement(str(line)))
+    return found
+
+
+def wheel_metadata(handle: IO[bytes]) -> bytes | None:
+    """A wheel's ``.dist-info/METADATA`` (the zip's directory is read, not the whole file)."""
+    try:
+        with zipfile.ZipFile(handle) as zf:
+            for info in zf.infolist():
+                top, _, rest = info.filename.partition("/")
+                if top.endswith(".dist-info") and rest == "METADATA":
+                    if info.file_size > _MAX_METADATA:
+                        return None
+                    return zf.read(info)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    return None
+
+
+@dataclass
+class _Download:
+    """A file fetched ahead of pip: done once the download ended, either way."""
+
+    entry: FileEntry
+    url: str
+    expected: dict[str, str]
+    metadata: bool  # a PEP 658 .metadata file (read for dependencies), else the file itself
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[IO[bytes], int] | None = None
+
+
+#: A queued prefetch: a page (index, project), a file, or None (a worker's signal to stop).
+_Task = tuple[IndexEntry, str] | _Download | None  # noqa: UP007
+#: Queue priorities: pages first (pip waits on them soonest), then metadata, then files.
+_PAGE, _METADATA, _FILE = 0, 1, 2
+
+
+def best_candidate(
+    page: ProjectPage, specifier: SpecifierSet, tags: frozenset[Tag], python: str
+) -> DistFile | None:
+    """The wheel pip would most likely pick for a fresh install: the newest allowed version.
+
+    Only wheels with PEP 658 metadata hashes count (their metadata can be verified and read
+    without downloading the wheel). A wrong guess costs one small download, nothing more.
+    """
+    best: tuple[Version, DistFile] | None = None
+    for dist in page.files:
+        if dist.yanked or not isinstance(dist.core_metadata, Mapping) or not dist.core_metadata:
+            continue
+        try:
+            _, version, _, file_tags = parse_wheel_filename(dist.filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if not specifier.contains(version) or tags.isdisjoint(file_tags):
+            continue
+        if dist.requires_python:
+            try:
+                if not SpecifierSet(dist.requires_python).contains(python, prereleases=True):
+                    continue
+            except InvalidSpecifier:
+                continue
+        if best is None or version > best[0]:
+            best = (version, dist)
+    return None if best is None else best[1]
+
+
+class Prefetcher:
+    """Checks pages (and fetches files) ahead of pip for one run; see the module docstring.
+
+    ``evaluate_markers``: pip resolves for this interpreter, so a dependency whose marker is
+    false is not prefetched, and the newest compatible wheel's metadata is fetched as soon as
+    its page is verified (the whole tree is then learnt at the speed of its depth, not of its
+    size). Otherwise every dependency is prefetched (a superset is harmless) and metadata is
+    learnt only as pip reads it. ``files``: also fetch a wheel once pip has read its metadata
+    (install, download and wheel download what they resolve).
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        evaluate_markers: bool = True,
+        files: bool = True,
+        workers: int = WORKERS,
+    ) -> None:
+        self.guard = guard
+        self.evaluate_markers = evaluate_markers
+        self.files = files
+        self._workers = workers
+        self._queue: queue.PriorityQueue[tuple[int, int, _Task]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+        self._wanted: set[tuple[int, str]] = set()
+        self._extras: dict[str, set[str]] = {}
+        self._specifiers: dict[str, SpecifierSet] = {}
+        self._downloads: dict[str, _Download] = {}
+        self._tags = frozenset(sys_tags()) if evaluate_markers else frozenset()
+        self._python = platform.python_version()
+        self._closed = threading.Event()
+        self.pages = 0  #: pages checked ahead of pip
+        self.fetched_files = 0  #: files (and metadata files) fetched ahead of pip
+        guard.prefetcher = self
+
+    def start(self, requirements: Iterable[Requirement] = ()) -> None:
+        for number in range(self._workers):
+            threading.Thread(target=self._work, name=f"prefetch-{number}", daemon=True).start()
+        self.want(requirements)
+
+    def close(self) -> None:
+        """Stop: drop what is queued; work in flight ends with the process (daemon threads)."""
+        self._closed.set()
+        for _ in range(self._workers):
+            self._queue.put((-1, next(self._order), None))
+        with self._lock:
+            downloads, self._downloads = list(self._downloads.values()), {}
+        for download in downloads:
+            if download.done.is_set() and download.result is not None:
+                download.result[0].close()
+
+    # -- what to fetch ------------------------------------------------------------------------
+
+    def want(self, requirements: Iterable[Requirement]) -> None:
+        """Check these projects' pages on every guarded index, each once per run."""
+        for req in requirements:
+            name = canonicalize_name(req.name)
+            with self._lock:
+                self._extras.setdefault(name, set()).update(req.extras)
+                known = self._specifiers.get(name)
+                self._specifiers[name] = req.specifier if known is None else known & req.specifier
+                entries = [e for e in self.guard.indexes if (e.number, name) not in self._wanted]
+                self._wanted.update((e.number, name) for e in entries)
+            for entry in entries:
+                self._queue.put((_PAGE, next(self._order), (entry, name)))
+
+    def _needed(self, req: Requirement, project: str) -> bool:
+        if req.marker is None or not self.evaluate_markers:
+            return True
+        with self._lock:
+            extras = sorted(self._extras.get(project, ()))
+        return any(_marker_true(req.marker, extra) for extra in ["", *extras])
+
+    def _learn(self, project: str, metadata: bytes | None) -> None:
+        if metadata:
+            self.want(r for r in requires_dist(metadata) if self._needed(r, project))
+
+    def _fetch_ahead(self, entry: FileEntry, *, metadata: bool) -> None:
+        if metadata:
+            url, expected = _metadata_url(entry.url), dict(entry.metadata_hashes)
+        else:
+            url, expected = entry.url, dict(entry.hashes)
+        with self._lock:
+            if self._closed.is_set() or url in self._downloads:
+                return
+            self._downloads[url] = download = _Download(entry, url, expected, metadata)
+        self._queue.put((_METADATA if metadata else _FILE, next(self._order), download))
+
+    # -- the guard's hooks (``PrefetchHooks``) -------------------------------------------------
+
+    def file_ready(
+        self, entry: FileEntry, name: str, url: str, expected: dict[str, str]
+    ) -> tuple[IO[bytes], int] | None:
+        with self._lock:
+            download = self._downloads.pop(url, None)
+        if download is None:
+            return None
+        download.done.wait()  # in flight: waiting beats starting over
+        result = download.result
+        if result is not None and download.expected != expected:
+            result[0].close()  # verified against other hashes than pip's page gives
+            return None
+        if result is not None and download.metadata and self.files:
+            self._fetch_ahead(entry, metadata=False)
+        return result
+
+    def file_seen(
+        self, entry: FileEntry, name: str, url: str, expected: dict[str, str], handle: IO[bytes]
+    ) -> None:
+        try:
+            project = _project_of(entry.filename)
+            if name.endswith(".metadata"):
+                self._learn(project, handle.read(_MAX_METADATA))
+                if self.files and entry.filename.endswith(".whl"):
+                    self._fetch_ahead(entry, metadata=False)
+            elif name.endswith(".whl") and not entry.metadata_hashes:
+                self._learn(project, wheel_metadata(handle))
+        except Exception:  # noqa: BLE001 - a prefetch must never fail pip's request
+            logger.debug("prefetch: could not read %s", name, exc_info=True)
+        finally:
+            handle.seek(0)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            _, _, task = self._queue.get()
+            if task is None or self._closed.is_set():
+                return
+            try:
+                if isinstance(task, _Download):
+                    self._download(task)
+                else:
+                    self._page(*task)
+            except Exception:  # noqa: BLE001 - pip's own request meets the problem, if any
+                logger.debug("prefetch failed: %r", task, exc_info=True)
+
+    def _page(self, entry: IndexEntry, project: str) -> None:
+        try:
+            page = self.guard.prefetch(entry, project)
+        except Refused:
+            return  # kept with the page: told only if pip asks for it
+        finally:
+            with self._lock:
+                self.pages += 1
+        if page is None or not self.evaluate_markers:
+            return
+        with self._lock:
+            specifier = self._specifiers.get(project, SpecifierSet())
+        dist = best_candidate(page, specifier, self._tags, self._python)
+        if dist is not None and isinstance(dist.core_metadata, Mapping):
+            hashes, metadata_hashes = dict(dist.hashes), dict(dist.core_metadata)
+            file = FileEntry(dist.url, dist.filename, hashes, metadata_hashes, entry)
+            self._fetch_ahead(file, metadata=True)
+
+    def _download(self, download: _Download) -> None:
+        guard = self.guard
+        try:
+            download.result = guard._download(download.url, download.entry, download.expected)
+        except (NotFound, _Transient):
+            download.result = None  # pip's own request downloads it again, with retries
+        finally:
+            download.done.set()
+        if download.result is None:
+            return
+        with self._lock:
+            self.fetched_files += 1
+        if download.metadata:
+            handle = download.result[0]
+            try:
+                self._learn(_project_of(download.entry.filename), handle.read(_MAX_METADATA))
+            finally:
+                handle.seek(0)
+
+
+def _marker_true(marker: Marker, extra: str) -> bool:
+    try:
+        return marker.evaluate({"extra": extra})
+    except Exception:  # noqa: BLE001 - an unknown variable: prefetch anyway
+        return True
+
+
+def _project_of(filename: str) -> str:
+    """The project a distribution file belongs to (wheel and sdist names start with it)."""
+    stem = filename.split("-", 1)[0] if "-" in filename else filename
+    return canonicalize_name(stem)
+
+
+def start_prefetch(
+    guard: Guard, cmd: PipCommand, pip_args: Sequence[str], python: str | None
+) -> Prefetcher:
+    """The runner's prefetcher for one pip command, started on the command's own names."""
+    prefetcher = Prefetcher(
+        guard,
+        evaluate_markers=target_environment(cmd, pip_args, python),
+        # Only these commands download the wheels they resolve; ``--dry-run`` reads metadata.
+        files=cmd.command in ("install", "download", "wheel") and "--dry-run" not in pip_args,
+    )
+    prefetcher.start(top_level(cmd))
+    return prefetcher
