@@ -330,3 +330,44 @@ def test_usage_errors(cdn: CDN, state_dir: Path, capsys: pytest.CaptureFixture[s
     assert code == 2 and "invalid choice" in err
     code, _, err = check(capsys, cdn, "-i", cdn.simple_url, "does-not-exist.txt")
     assert code == 2 and "does-not-exist.txt" in err
+
+
+def test_lock_without_index_or_table_headers_uses_configured_index(
+    cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Packages written as an inline array: no [[packages]] headers, so no line to point at.
+    lock = write(
+        tmp_path / "pylock.toml",
+        'lock-version = "1.0"\n'
+        'packages = [{name = "alpha", version = "1.0"}, {name = "alpha", version = "7.0"},\n'
+        '  {name = "mine", directory = {path = "."}}]\n',
+    )
+    code, out, err = check(capsys, cdn, "--format", "sarif", "-i", cdn.simple_url, str(lock))
+    assert code == 1, err
+    log = json.loads(out)
+    jsonschema.Draft4Validator(SCHEMA).validate(log)
+    (result,) = log["runs"][0]["results"]
+    assert result["ruleId"] == "missing" and "region" not in result["locations"][0][
+        "physicalLocation"
+    ]
+    code, out, _ = check(capsys, cdn, "-i", cdn.simple_url, str(lock))
+    assert out.startswith(f"{lock}: alpha 7.0: missing: ")
+
+
+def test_guard_report_and_help(
+    cdn: CDN, tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = write(tmp_path / "r.txt", "alpha==1.0\nbeta==1.0\n")
+    report = tmp_path / "guard.json"
+    code, _, err = check(
+        capsys, cdn, "-i", cdn.simple_url, str(req), guard=("--guard-report", str(report))
+    )
+    assert code == 0, err
+    doc = json.loads(report.read_text())
+    assert doc["command"] == "check"
+    assert {p["project"]: p["verdict"] for p in doc["pages"]} == {
+        "alpha": "FRESH",
+        "beta": "FRESH",
+    }
+    code, out, _ = check(capsys, cdn, "--help")
+    assert code == 0 and "usage: safe-pip check" in out
