@@ -68,6 +68,21 @@ print(json.dumps(counts))
 """
 
 
+def _wait_for_url(log_path: str, server: subprocess.Popen[bytes]) -> str:
+    """The URL serve prints on its first line (it listens on a port of its choosing)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open(log_path, encoding="utf-8") as log:
+            first = log.readline()
+        found = re.search(r" at (http://\S+)", first)
+        if found:
+            return found.group(1)
+        if server.poll() is not None:
+            raise RuntimeError(f"safe-pip serve did not start: {first.strip()}")
+        time.sleep(0.05)
+    raise RuntimeError("safe-pip serve did not start within 60 s")
+
+
 def run_throughput_benchmark(
     clients: int = 32, seconds: float = 10.0, projects: int = 20
 ) -> dict[str, Any]:
@@ -81,25 +96,18 @@ def run_throughput_benchmark(
         with CDN(origin, edges=2) as cdn:
             env = dict(os.environ)
             env.update(PIP_CONFIG_FILE=os.devnull, SAFE_PIP_STATE_DIR=os.path.join(tmp, "state"))
-            server = subprocess.Popen(
-                [
-                    sys.executable, "-m", "safe_pip", "--changelog", cdn.changelog_url,
-                    "serve", "--listen", "127.0.0.1:0", "--index", cdn.simple_url,
-                ],
-                env=env,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            log_path = os.path.join(tmp, "serve.log")
+            with open(log_path, "w", encoding="utf-8") as log:
+                server = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "safe_pip", "--changelog", cdn.changelog_url,
+                        "serve", "--listen", "127.0.0.1:0", "--index", cdn.simple_url,
+                    ],
+                    env=env,
+                    stderr=log,  # the access log: one line per page
+                )
             try:
-                assert server.stderr is not None
-                first = server.stderr.readline()
-                found = re.search(r" at (http://\S+)", first)
-                if not found:
-                    raise RuntimeError(f"safe-pip serve did not start: {first.strip()}")
-                url = found.group(1)
-                # Drain the access log in the background so the server never blocks on it.
-                log_lines = tempfile.TemporaryFile(dir=tmp)
-                drain = subprocess.Popen(["cat"], stdin=server.stderr, stdout=log_lines)
+                url = _wait_for_url(log_path, server)
                 warm = subprocess.run(
                     [sys.executable, "-c", _CLIENT, url, "1", "0.5", *names],
                     capture_output=True, text=True, check=True, timeout=120,
@@ -114,8 +122,8 @@ def run_throughput_benchmark(
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(timeout=30)
-            drain.wait(timeout=10)
-            log_lines.close()
+            with open(log_path, encoding="utf-8") as log:
+                lines = log.read().splitlines()
     return {
         "benchmark": "serve cached-fresh pages",
         "clients": clients,
@@ -124,6 +132,8 @@ def run_throughput_benchmark(
         "pages": counts["ok"],
         "errors": counts["bad"],
         "pages_per_second": round(counts["ok"] / counts["elapsed"], 1),
+        "checks": sum("(checked in" in line for line in lines),  # re-checks every --recheck
+        "log_lines": sum(": 200 " in line for line in lines),
         "cores": os.cpu_count(),
     }
 
