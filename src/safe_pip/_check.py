@@ -101,7 +101,6 @@ def main(args: list[str], options: GuardOptions) -> int:
         ns = _parser().parse_args(args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
     pins: list[Pin] = []
     req_lines: list[ReqLine] = []
     for path in ns.files:
@@ -111,6 +110,8 @@ def main(args: list[str], options: GuardOptions) -> int:
             lines = read_requirements(path)
             req_lines += lines
             pins += pins_from_requirements(lines)
+    # Malformed input is reported (exit 2) before pip's configuration is even read.
+    settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
     in_files = index_options(req_lines)
     no_index = settings.no_index or in_files.no_index
     main_url = in_files.index_url or settings.index_url
@@ -323,8 +324,10 @@ class _Checker:
 
     def _judge(self, pin: Pin) -> None:
         if pin.version is None:
-            how = "a constraint" if pin.constraint else "a requirement"
-            self._add(pin, Kind.UNPINNED, f"{pin.requested!r} is {how} without an exact == pin")
+            if pin.source == "pylock":
+                self._add(pin, Kind.UNPINNED, "the lock entry names no version")
+            else:
+                self._add(pin, Kind.UNPINNED, f"{pin.requested!r} is not pinned with ==")
             return
         entries = self._entries(pin)
         if not entries and pin.index is not None:
