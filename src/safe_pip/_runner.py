@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from safe_pip._asof import AsOfView
+from safe_pip._asofview import AsOfView
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._guard import Guard, Refusal
 from safe_pip._http import strip_credentials

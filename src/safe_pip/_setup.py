@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from safe_pip._asof import AsOf, AsOfView
+from safe_pip._asof import AsOf
+from safe_pip._asofview import AsOfView
 from safe_pip._changelog import CallRecord, ChangelogAuthority, ChangelogClient
 from safe_pip._guard import Guard, IndexEntry, Refusal
 from safe_pip._http import TransportSettings, make_session, strip_credentials
