@@ -86,19 +86,23 @@ def test_factory_makes_cdns_with_per_variant_purges(
         assert page_view(elsewhere, "beta", 0)[1] == ["0.1"]
 
 
+INACTIVE_TEST = """
+import sys
+
+
+def test_plugin_is_inactive_until_asked(pytestconfig):
+    assert pytestconfig.pluginmanager.get_plugin("safe_pip") is not None
+    assert "safe_pip.testing._origin" not in sys.modules
+    assert "safe_pip.testing._cdn" not in sys.modules
+"""
+
 FOREIGN_TESTS = """
 import socket
-import sys
 from urllib.parse import urlsplit
 
 import pytest
 
 SEEN = []
-
-
-def test_plugin_is_inactive_until_asked():
-    assert "safe_pip.testing._origin" not in sys.modules
-    assert "safe_pip.testing._cdn" not in sys.modules
 
 
 @pytest.mark.stale_cdn(edges=2, purge_delays=[None, 0.0])
@@ -127,19 +131,43 @@ def test_positional_marker_arguments_are_an_error(stale_cdn):
 """
 
 
+def readme_example() -> str:
+    """The example test in the README's ``safe_pip.testing`` section (so it cannot rot)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Testing against a stale index") :]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("```\n", start)]
+
+
 def test_plugin_in_a_foreign_project(tmp_path: Path) -> None:
+    """pytest in a directory with nothing but test files: the README example, and more."""
     project = tmp_path / "elsewhere"
     project.mkdir()
+    (project / "test_inactive.py").write_text(INACTIVE_TEST, encoding="utf-8")
     (project / "test_foreign.py").write_text(FOREIGN_TESTS, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
-        timeout=240,
-        check=False,
-    )
-    out = proc.stdout + proc.stderr
+    (project / "test_readme_example.py").write_text(readme_example(), encoding="utf-8")
+
+    def pytest_in_project(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", *args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+            timeout=240,
+            check=False,
+        )
+        return proc.stdout + proc.stderr
+
+    # Alone, so that no other test module has imported the simulator during collection.
+    alone = pytest_in_project("test_inactive.py")
+    assert "1 passed" in alone, alone
+    out = pytest_in_project("--strict-markers", "test_foreign.py", "test_readme_example.py")
     assert "3 passed, 1 error" in out, out
+    passed = {line.split(" ")[0] for line in out.splitlines() if " PASSED" in line}
+    assert passed == {
+        "test_foreign.py::test_uses_the_fixtures",
+        "test_foreign.py::test_servers_were_stopped",
+        "test_readme_example.py::test_plain_pip_installs_what_a_stale_edge_serves",
+    }
     assert "@pytest.mark.stale_cdn takes keyword arguments only" in out

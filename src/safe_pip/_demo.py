@@ -2,15 +2,16 @@
 
 A newcomer's first command (issue 8): no network, a few seconds. The simulator from
 :mod:`safe_pip.testing` runs on 127.0.0.1: an origin index publishes a new release while a
-CDN with four edges still holds the project's old page. Two edges get the purge at once, one
-gets it late and one never (a lost purge, as in warehouse #11512 and #17747). Then:
+CDN with three edges still holds the project's old page. One edge gets the purge at once,
+one late and one never (a lost purge: stale copies have been seen for seconds to hours,
+warehouse #8568, #11512, #12214, #17747). Then:
 
-1. plain pip installs once through each edge, and gets the old release from the edges that
-   have not been purged;
+1. plain pip installs once through each edge, and gets the old release from the two edges
+   that have not been purged;
 2. ``safe-pip install`` through the edge whose purge is late waits for the fresh page (the
    purge is delivered while it waits) and installs the new release;
-3. through the edge that never learns of the release, plain pip installs the old release
-   and safe-pip refuses with exit 75 and installs nothing.
+3. through the edge that never learns of the release, side by side, plain pip installs the
+   old release and safe-pip refuses with exit 75 and installs nothing.
 
 Every route is pinned, so the account is the same on every run but for ports and timings.
 pip and safe-pip run as subprocesses of this interpreter with no pip configuration, no
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -37,12 +39,12 @@ from safe_pip._errors import ExitCode, UsageError
 from safe_pip._setup import GuardOptions
 
 if TYPE_CHECKING:
-    from safe_pip.testing import CDN
+    from safe_pip.testing import CDN, PipRun
 
 PROJECT = "frobnicate"
 OLD, NEW = "1.0", "2.0"
 #: What each edge does with the purge for the new release (index = edge number).
-PURGES = ("at once", "late", "at once", "never")
+PURGES = ("at once", "late", "never")
 LATE_EDGE, LOST_EDGE = PURGES.index("late"), PURGES.index("never")
 #: Seconds after safe-pip first reads the late edge's stale copy until its purge arrives.
 LATE_PURGE_AFTER = 1.0
@@ -131,112 +133,143 @@ def main(args: Sequence[str], options: GuardOptions) -> int:
 
 def _run(tmp: Path, account: _Account) -> None:
     from safe_pip.testing import CDN, Origin
-    from safe_pip.testing._clients import fill_cache, page_view, pip_install
+    from safe_pip.testing._clients import fill_cache
 
-    say = account.line
     with Origin() as origin:
         origin.publish(PROJECT, OLD)
         old_serial = origin.project_serial(PROJECT)
         delays = [0.0 if purge == "at once" else None for purge in PURGES]
         with CDN(origin, edges=len(PURGES), purge_delays=delays, routing=0) as cdn:
-            fill_cache(cdn, PROJECT)  # earlier readers: every edge holds the 1.0 page
+            fill_cache(cdn, PROJECT)  # earlier readers: every edge holds the old page
             origin.publish(PROJECT, NEW)
-            new_serial = origin.project_serial(PROJECT)
-            say("safe-pip demo: a simulated index and CDN on 127.0.0.1 (no network)")
-            say()
-            say(
-                f"The origin publishes {PROJECT} {NEW} (serial {new_serial}; {OLD} was serial "
-                f"{old_serial}).\nThe CDN in front has {len(PURGES)} edges that held the old page:"
-            )
-            for edge, purge in enumerate(PURGES):
-                serial, versions = page_view(cdn, PROJECT, edge)
-                newest = versions[-1] if versions else "nothing"
-                say(
-                    f"  edge {edge}: purge {purge + ',':9} serves serial {serial} "
-                    f"(newest: {PROJECT} {newest})"
-                )
-            say()
+            demo = _Demo(tmp, account, cdn, old_serial, origin.project_serial(PROJECT))
+            demo.edges()
+            demo.plain_pip()
+            demo.guard_waits()
+            demo.purge_lost()
 
-            def plain(edge: int, name: str) -> str | None:
-                cdn.pin(edge)
-                run = pip_install(
-                    cdn.simple_url,
-                    PROJECT,
-                    target=tmp / name,
-                    env=_child_env(tmp),
-                    cwd=tmp,
-                    timeout=CHILD_TIMEOUT,
-                )
-                version = run.version(PROJECT)
-                note = _old_or_new(version)
-                say(
-                    f"  through edge {edge}: installed {_version(run.installed)}"
-                    + (f"  ({note})" if note else "")
-                )
-                account.expect(
-                    run.returncode == 0, f"plain pip failed through edge {edge}: {run.stderr}"
-                )
-                return version
 
-            say(f"1. Plain pip ('pip install {PROJECT}'), once through each edge:")
-            got = [plain(edge, f"pip-{edge}") for edge in range(len(PURGES))]
-            stale_runs = got.count(OLD)
-            say(f"  plain pip installed the old release {stale_runs} times out of {len(got)}.")
-            expected = [OLD if purge != "at once" else NEW for purge in PURGES]
-            account.expect(got == expected, f"plain pip installed {got}, expected {expected}")
-            say()
+@dataclass
+class _Demo:
+    """The three steps of the demo against one origin and CDN, each printed and checked."""
 
-            say(
-                f"2. safe-pip install {PROJECT}, through edge {LATE_EDGE}; the purge reaches "
-                f"edge {LATE_EDGE}\n   {LATE_PURGE_AFTER:g} s after safe-pip first reads it:"
-            )
-            cdn.pin(LATE_EDGE)
-            waited = _guarded(cdn, tmp, "safe-1", WAIT_MAX_WAIT, late_purge=True)
-            for message in waited.messages:
-                say(f"    {message}")
-            page = waited.page or {}
-            say(
-                f"  safe-pip read serial {old_serial} from edge {LATE_EDGE}; the changelog "
-                f"requires {page.get('serial_required')};\n  after {page.get('attempts')} "
-                f"requests in {page.get('elapsed_ms', 0) / 1000:.1f} s it got serial "
-                f"{page.get('serial_seen')} ({page.get('verdict')})"
-            )
-            say(f"  exit {waited.returncode}, installed {_version(waited.installed)}")
-            account.expect(waited.returncode == 0, f"safe-pip exited {waited.returncode}")
-            account.expect(
-                waited.installed == {PROJECT: NEW},
-                f"safe-pip installed {_version(waited.installed)}, expected {PROJECT} {NEW}",
-            )
-            account.expect(
-                page.get("serial_required") == new_serial and page.get("verdict") == "FRESH",
-                f"the guard report shows {page or 'no page'}",
-            )
-            account.expect(int(page.get("attempts") or 0) > 1, "safe-pip did not have to wait")
-            say()
+    tmp: Path
+    account: _Account
+    cdn: CDN
+    old_serial: int
+    new_serial: int
 
-            say(f"3. Edge {LOST_EDGE} never learns of {NEW} (a lost purge):")
-            plain_version = plain(LOST_EDGE, "pip-lost")
-            account.expect(plain_version == OLD, f"plain pip installed {plain_version}")
-            cdn.pin(LOST_EDGE)
-            refused = _guarded(cdn, tmp, "safe-2", REFUSE_MAX_WAIT, late_purge=False)
-            say(
-                f"  safe-pip --max-wait {REFUSE_MAX_WAIT}: exit {refused.returncode}, "
-                f"installed {_version(refused.installed)}"
+    def say(self, text: str = "") -> None:
+        self.account.line(text)
+
+    def edges(self) -> None:
+        from safe_pip.testing._clients import page_view
+
+        self.say("safe-pip demo: a simulated index and CDN on 127.0.0.1 (no network)")
+        self.say()
+        self.say(
+            f"The origin publishes {PROJECT} {NEW} (serial {self.new_serial}; {OLD} was "
+            f"serial {self.old_serial}).\nThe CDN in front has {len(PURGES)} edges that held "
+            "the old page:"
+        )
+        for edge, purge in enumerate(PURGES):
+            serial, versions = page_view(self.cdn, PROJECT, edge)
+            newest = versions[-1] if versions else "nothing"
+            self.say(
+                f"  edge {edge}: purge {purge + ',':9} serves serial {serial} "
+                f"(newest: {PROJECT} {newest})"
             )
-            for message in refused.messages:
-                say(f"    {message}")
-            account.expect(
-                refused.returncode == int(ExitCode.REFUSED),
-                f"safe-pip exited {refused.returncode}, expected {int(ExitCode.REFUSED)}",
-            )
-            account.expect(
-                refused.installed == {}, f"safe-pip installed {_version(refused.installed)}"
-            )
-            refusal = f"STALE, serial {old_serial} seen, {new_serial} required"
-            account.expect(
-                any(refusal in m for m in refused.messages),
-                f"no refusal line saying {refusal!r}",
-            )
+        self.say()
+
+    def _pip(self, name: str) -> PipRun:
+        """Plain pip through the edge the CDN is pinned to."""
+        from safe_pip.testing._clients import pip_install
+
+        return pip_install(
+            self.cdn.simple_url,
+            PROJECT,
+            target=self.tmp / name,
+            env=_child_env(self.tmp),
+            cwd=self.tmp,
+            timeout=CHILD_TIMEOUT,
+        )
+
+    def _show_pip(self, edge: int, run: PipRun) -> str | None:
+        version = run.version(PROJECT)
+        note = _old_or_new(version)
+        self.say(
+            f"  through edge {edge}: installed {_version(run.installed)}"
+            + (f"  ({note})" if note else "")
+        )
+        self.account.expect(
+            run.returncode == 0, f"plain pip failed through edge {edge}: {run.stderr.strip()}"
+        )
+        return version
+
+    def plain_pip(self) -> None:
+        self.say(f"1. Plain pip ('pip install {PROJECT}'), once through each edge:")
+        got = []
+        for edge in range(len(PURGES)):
+            self.cdn.pin(edge)
+            got.append(self._show_pip(edge, self._pip(f"pip-{edge}")))
+        self.say(f"  plain pip installed the old release {got.count(OLD)} times out of {len(got)}.")
+        expected = [OLD if purge != "at once" else NEW for purge in PURGES]
+        self.account.expect(got == expected, f"plain pip installed {got}, expected {expected}")
+        self.say()
+
+    def guard_waits(self) -> None:
+        self.say(
+            f"2. safe-pip install {PROJECT}, through edge {LATE_EDGE}; the purge reaches "
+            f"edge {LATE_EDGE}\n   {LATE_PURGE_AFTER:g} s after safe-pip first reads it:"
+        )
+        self.cdn.pin(LATE_EDGE)
+        waited = _guarded(self.cdn, self.tmp, "safe-1", WAIT_MAX_WAIT, late_purge=True)
+        for message in waited.messages:
+            self.say(f"    {message}")
+        page = waited.page or {}
+        self.say(
+            f"  safe-pip read serial {self.old_serial} from edge {LATE_EDGE}; the changelog "
+            f"requires {page.get('serial_required')};\n  after {page.get('attempts')} "
+            f"requests in {page.get('elapsed_ms', 0) / 1000:.1f} s it got serial "
+            f"{page.get('serial_seen')} ({page.get('verdict')})"
+        )
+        self.say(f"  exit {waited.returncode}, installed {_version(waited.installed)}")
+        expect = self.account.expect
+        expect(waited.returncode == 0, f"safe-pip exited {waited.returncode}")
+        expect(
+            waited.installed == {PROJECT: NEW},
+            f"safe-pip installed {_version(waited.installed)}, expected {PROJECT} {NEW}",
+        )
+        expect(
+            page.get("serial_required") == self.new_serial and page.get("verdict") == "FRESH",
+            f"the guard report shows {page or 'no page'}",
+        )
+        expect(int(page.get("attempts") or 0) > 1, "safe-pip did not have to wait")
+        self.say()
+
+    def purge_lost(self) -> None:
+        self.say(f"3. Edge {LOST_EDGE} never learns of {NEW} (a lost purge), side by side:")
+        self.cdn.pin(LOST_EDGE)
+        # Plain pip runs while safe-pip waits out its --max-wait: both through the same edge.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            plain = pool.submit(self._pip, "pip-lost")
+            refused = _guarded(self.cdn, self.tmp, "safe-2", REFUSE_MAX_WAIT, late_purge=False)
+            plain_version = self._show_pip(LOST_EDGE, plain.result())
+        self.account.expect(plain_version == OLD, f"plain pip installed {plain_version}")
+        self.say(
+            f"  safe-pip --max-wait {REFUSE_MAX_WAIT}: exit {refused.returncode}, "
+            f"installed {_version(refused.installed)}"
+        )
+        for message in refused.messages:
+            self.say(f"    {message}")
+        expect = self.account.expect
+        expect(
+            refused.returncode == int(ExitCode.REFUSED),
+            f"safe-pip exited {refused.returncode}, expected {int(ExitCode.REFUSED)}",
+        )
+        expect(refused.installed == {}, f"safe-pip installed {_version(refused.installed)}")
+        refusal = f"STALE, serial {self.old_serial} seen, {self.new_serial} required"
+        expect(any(refusal in m for m in refused.messages), f"no refusal line saying {refusal!r}")
 
 
 def _child_env(tmp: Path) -> dict[str, str]:
