@@ -95,6 +95,7 @@ def test_pep_751_file_names(name: str, expected: bool) -> None:
         ('lock-version = "1.0"\npackages = "no"\n', None, "array of tables"),
         ("created-by = 1\n", None, "no lock-version"),
         ('lock-version = "1.0"\nname = = 1\n', 2, "not valid TOML"),
+        ('lock-version = "1.0"\nx = {a = 1\n', 2, "not valid TOML"),  # at end of document
     ],
 )
 def test_malformed_locks(tmp_path: Path, text: str, line: int | None, message: str) -> None:

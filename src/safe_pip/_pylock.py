@@ -56,11 +56,13 @@ def read_pylock(path: str) -> list[Pin]:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        # Both parsers say "(at line L, column C)" or "(at end of document)".
         match = _AT_LINE_RE.search(str(exc))
+        line = int(match.group(1)) if match else None
+        if line is None and "end of document" in str(exc):
+            line = max(1, len(text.splitlines()))
         message = _AT_LINE_RE.sub("", str(exc)).replace("(, column", "(column").strip()
-        raise InputError(
-            path, f"not valid TOML: {message}", int(match.group(1)) if match else None
-        ) from None
+        raise InputError(path, f"not valid TOML: {message}", line) from None
     version = document.get("lock-version")
     if not isinstance(version, str):
         raise InputError(path, "not a PEP 751 lock file: no lock-version string")
