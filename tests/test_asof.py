@@ -135,6 +135,10 @@ def test_removed_after_the_point_is_named_as_lost() -> None:
     )["alpha"]
     result = page_as_of(_page(), serial=16, basis="journal", history=history)
     assert result.lost == ("alpha-1.0-py3-none-any.whl", "release 0.9")
+    # A page still listing them (older than the removals) loses nothing, and keeps them.
+    stale = _page(_file("alpha-1.0-py3-none-any.whl"), _file("alpha-0.9.tar.gz"))
+    result = page_as_of(stale, serial=10, basis="journal", history=history)
+    assert result.lost == () and result.page == stale
     gone = fold_journal(10, [_entry(11, "remove project")])["alpha"]
     assert page_as_of(None, serial=None, basis="journal", history=gone).lost == (
         "the whole project",
@@ -438,3 +442,31 @@ def test_as_of_from_the_environment_and_bad_values(tmp_path: Path, state_dir: Pa
     assert bad.returncode == 2 and "--as-of" in bad.stderr
     bad_env = safe_pip("install", "alpha", env={"SAFE_PIP_AS_OF": "soon"})
     assert bad_env.returncode == 2 and "SAFE_PIP_AS_OF" in bad_env.stderr
+
+
+def test_journal_reads_are_bounded_by_entries_not_projects(tmp_path: Path, state_dir: Path) -> None:
+    with Origin(changelog_page_size=7) as origin, CDN(origin, edges=1) as cdn:
+        origin.publish("alpha", "1.0", requires=[f"p{i}" for i in range(12)])
+        for i in range(12):
+            origin.publish(f"p{i}", "1.0")
+        point = origin.last_serial
+        for i in range(12):  # 24 entries after the point (new release, add file), 12 projects
+            origin.publish(f"p{i}", "2.0")
+        origin.calls.clear()
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--as-of", str(point),
+            "--guard-report", str(tmp_path / "guard.json"),
+            "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t"), "alpha",
+        )
+        calls = dict(origin.calls)
+    assert proc.returncode == 0, proc.stderr
+    assert set(installed(tmp_path / "t").values()) == {"1.0"}
+    changelog_calls = [
+        c for c in json.loads((tmp_path / "guard.json").read_text())["authority_calls"]
+        if c["authority"] == "changelog"
+    ]
+    assert len(changelog_calls) == sum(calls.values())  # every call is in the guard report
+    # --as-of: changelog_last_serial once, then ceil(24 / 7) = 4 pages past the point, for 13
+    # pages read; the freshness summary adds one call of each kind (cold).
+    assert calls["changelog_last_serial"] == 2
+    assert 4 <= calls["changelog_since_serial"] <= 4 + 1

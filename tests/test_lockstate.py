@@ -170,6 +170,14 @@ def test_lock_round_trip_with_serials(cdn: CDN, origin: Origin, tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     assert installed(tmp_path / "t") == {"alpha": "1.0", "beta": "1.0"}
+    with Origin() as elsewhere:  # installed with another index: said, not silently skipped
+        other = safe_pip(
+            "install", "--index-url", elsewhere.simple_url, "--target", str(tmp_path / "t2"),
+            "-r", "pylock.toml", cwd=tmp_path,
+            env={"SAFE_PIP_STATE_DIR": str(tmp_path / "state-a")},
+        )
+    assert other.returncode == 0, other.stderr
+    assert f"was made against {cdn.simple_url}, which this run does not use" in other.stderr
 
 
 def test_two_machines_share_one_lock(cdn: CDN, origin: Origin, tmp_path: Path) -> None:

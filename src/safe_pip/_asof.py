@@ -273,11 +273,17 @@ def page_as_of(
 
 
 def _by_journal(page: ProjectPage | None, history: ProjectHistory) -> PageAtPoint:
-    lost = [f for f in history.removed_files if f not in history.added]
+    # Lost: gone from the page since the point, though there at it (a stale page that still
+    # lists a removed file keeps it, and loses nothing).
+    listed = {f.filename for f in page.files} if page is not None else set()
+    listed_versions = {_file_version(name) for name in listed}
+    lost = [f for f in history.removed_files if f not in history.added and f not in listed]
     lost += [
-        f"release {v}" for v in sorted(history.removed_releases) if v not in history.new_releases
+        f"release {v}"
+        for v in sorted(history.removed_releases)
+        if v not in history.new_releases and v not in listed_versions
     ]
-    if history.removed_project and not history.created:
+    if history.removed_project and not history.created and page is None:
         lost.append("the whole project")
     if page is None:
         return PageAtPoint(None, lost=tuple(lost))

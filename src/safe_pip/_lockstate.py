@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +148,8 @@ def read_lock_state(path: str) -> LockState | None:
         raise bad(f"format {table.get('format')!r} is not one this safe-pip reads ({FORMAT})")
     as_of: AsOf | None = None
     raw = table.get("as-of")
+    if isinstance(raw, datetime):  # a TOML datetime, if someone wrote one by hand
+        raw = raw.isoformat()
     if raw is not None:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise bad(f"as-of must be a serial or an ISO 8601 string, not {raw!r}")
@@ -321,10 +324,12 @@ def enforce_lock(guard: Guard, path: str, state: LockState, *, workers: int = 8)
     from safe_pip._guard import Refusal
 
     jobs = []
+    seen: set[int] = set()
     for entry in guard.indexes:
         locked = state.index(entry.upstream)
         if locked is None:
             continue
+        seen.add(id(locked))
         for name, serial in locked.projects.items():
             entry.remembered[name] = max(serial, entry.remembered.get(name, serial))
         if locked.serial is not None and entry.changelog is not None:
@@ -340,6 +345,12 @@ def enforce_lock(guard: Guard, path: str, state: LockState, *, workers: int = 8)
                     )
                 )
         jobs += [(entry, name) for name in sorted(locked.projects)]
+    for locked in state.indexes:
+        if id(locked) not in seen:
+            guard.say(
+                f"warning: {os.path.basename(path)} was made against {locked.url}, which this "
+                "run does not use; its serials for that index are not checked"
+            )
     if not jobs:
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safe-pip-lock") as pool:
