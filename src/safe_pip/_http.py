@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import requests
 import requests.adapters
 
 from safe_pip import __version__
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 
 @dataclass(frozen=True)
@@ -36,15 +40,41 @@ class TransportSettings:
         return self.cert if self.cert else True
 
 
+class _Session(requests.Session):
+    """A session whose own CA bundle beats the environment's.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` override ``Session.verify`` for
+    any request that does not pass ``verify`` itself (requests #3829, #4726), so pip's ``--cert``
+    would silently not apply to the changelog's POSTs on a machine that sets either.
+    """
+
+    def merge_environment_settings(
+        self,
+        url: str | bytes | None,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> _Settings:
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            merged["verify"] = self.verify
+        return merged
+
+
 def make_session(settings: TransportSettings, *, pool: int = 16) -> requests.Session:
     """A session with a descriptive User-Agent, the user's TLS and proxy settings, a big pool."""
-    session = requests.Session()
+    session = _Session()
     session.headers["User-Agent"] = f"safe-pip/{__version__} (+{requests.__name__})"
     adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if settings.client_cert:
         session.cert = settings.client_cert
+    if settings.cert:
+        # The default for every request made without an explicit ``verify`` (the changelog's
+        # POSTs): pip's --cert / PIP_CERT must cover the authority as well as the pages.
+        session.verify = settings.cert
     if settings.proxy:
         session.proxies = {"http": settings.proxy, "https": settings.proxy}
     return session
