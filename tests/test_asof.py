@@ -22,9 +22,11 @@ from safe_pip._asof import (
     page_as_of,
     parse_as_of,
 )
-from safe_pip._changelog import ChangelogEntry
+from safe_pip._asofview import AsOfView
+from safe_pip._changelog import ChangelogClient, ChangelogEntry
 from safe_pip._errors import UsageError
-from safe_pip._pages import DistFile, ProjectPage
+from safe_pip._guard import IndexEntry
+from safe_pip._pages import DistFile, ProjectPage, parse_page
 from safe_pip.testing import CDN, Origin, build_wheel
 
 # ------------------------------------------------------------------------------ the point
@@ -470,3 +472,90 @@ def test_journal_reads_are_bounded_by_entries_not_projects(tmp_path: Path, state
     # pages read; the freshness summary adds one call of each kind (cold).
     assert calls["changelog_last_serial"] == 2
     assert 4 <= calls["changelog_since_serial"] <= 4 + 1
+
+
+# ------------------------------------------------------- the view, without pip (real changelog)
+
+
+class _FakeGuard:
+    def __init__(self) -> None:
+        self.refused: list[object] = []
+
+    def refuse(self, refusal: object) -> None:
+        self.refused.append(refusal)
+        raise RuntimeError(str(refusal))
+
+
+def _fake() -> Any:
+    """Stands in for the Guard: the view only calls ``refuse`` on it."""
+    return _FakeGuard()
+
+
+def _view(point: str, lines: list[str], *, strict: bool = False) -> AsOfView:
+    return AsOfView(
+        parse_as_of(point), strict=strict, max_wait=0.0, say=lines.append, sleep=lambda s: None
+    )
+
+
+def _alpha_page(origin: Origin) -> ProjectPage:
+    import requests
+
+    resp = requests.get(
+        f"{origin.simple_url}alpha/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=10,
+    )
+    return parse_page(
+        resp.content, content_type=resp.headers["Content-Type"], url=resp.url,
+        headers=resp.headers,
+    )
+
+
+def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
+    import requests
+
+    origin.publish("alpha", "1.0")
+    point = origin.last_serial
+    origin.publish("beta", "1.0")
+    lines: list[str] = []
+    view = _view(str(point), lines)
+    entry = IndexEntry(0, origin.simple_url)
+    view.add_index(entry, ChangelogClient(origin.changelog_url, requests.Session()), main=True)
+    guard = _fake()
+    assert view(guard, entry, "beta", None) is None  # loads the journal: head is beta's
+    origin.publish("alpha", "2.0")  # after the journal was read
+    page = view(guard, entry, "alpha", _alpha_page(origin))
+    assert page is not None
+    assert [f.filename for f in page.files] == ["alpha-1.0-py3-none-any.whl"]
+    assert lines == [] and guard.refused == []
+
+
+def test_journal_unreadable_falls_back(origin: Origin) -> None:
+    import requests
+
+    origin.publish("alpha", "1.0", upload_time=datetime(2025, 1, 1))
+    point = origin.last_serial
+    origin.publish("alpha", "2.0", upload_time=datetime(2025, 6, 1))
+    origin.changelog_fault = "500"
+    session = requests.Session()
+    # A SERIAL: a page changed after the point cannot be placed in time.
+    lines: list[str] = []
+    view = _view(str(point), lines)
+    entry = IndexEntry(0, origin.simple_url)
+    view.add_index(entry, ChangelogClient(origin.changelog_url, session), main=True)
+    page = view(_fake(), entry, "alpha", _alpha_page(origin))
+    assert page is not None and page.files == ()
+    assert "cannot read the journal" in lines[0]
+    assert "dropped alpha-1.0-py3-none-any.whl, alpha-2.0-py3-none-any.whl of alpha" in lines[1]
+    strict = _view(str(point), [], strict=True)
+    strict.add_index(entry, ChangelogClient(origin.changelog_url, session), main=True)
+    with pytest.raises(RuntimeError, match="AS-OF"):
+        strict(_fake(), entry, "alpha", _alpha_page(origin))
+    # A DATETIME: PEP 700 upload-time instead.
+    lines = []
+    view = _view("2025-03-01", lines)
+    view.add_index(entry, ChangelogClient(origin.changelog_url, session), main=True)
+    page = view(_fake(), entry, "alpha", _alpha_page(origin))
+    assert page is not None
+    assert [f.filename for f in page.files] == ["alpha-1.0-py3-none-any.whl"]
+    assert "falling back to PEP 700 upload-time" in lines[0]
