@@ -65,7 +65,7 @@ def _parser() -> _Parser:
         prog="safe-pip demo",
         description=(
             "Run plain pip and safe-pip side by side against a simulated index whose CDN "
-            "serves a stale page (on 127.0.0.1; no network, a few seconds). Exits 0 when the "
+            "serves a stale page (on 127.0.0.1; no network, 10 to 15 s). Exits 0 when the "
             "guard behaved as documented, 1 otherwise."
         ),
         allow_abbrev=False,
@@ -116,7 +116,8 @@ def main(args: Sequence[str], options: GuardOptions) -> int:
         try:
             _run(Path(tmp), account)
         except subprocess.TimeoutExpired as exc:
-            account.expect(False, f"{exc.cmd[2:4]} did not finish in {exc.timeout:g} s")
+            who = "pip" if "pip" in list(exc.cmd)[2:3] else "safe-pip"
+            account.expect(False, f"{who} did not finish within {exc.timeout:g} s")
     elapsed = time.monotonic() - started
     account.line()
     if account.problems:
