@@ -67,9 +67,9 @@ def isolated_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[st
     Starts from ``base`` (default ``os.environ``), drops every ``PIP_*`` and ``SAFE_PIP_*``
     variable, ``VIRTUAL_ENV`` and the CA bundle variables (``REQUESTS_CA_BUNDLE``,
     ``CURL_CA_BUNDLE``: give pip ``--cert`` for an HTTPS simulator), sets
-    ``PIP_CONFIG_FILE=os.devnull`` (pip then reads no
-    configuration file at all), turns off pip's version check and prompts, adds 127.0.0.1 to
-    ``NO_PROXY``, then applies ``extra`` (e.g. ``SAFE_PIP_STATE_DIR=...``).
+    ``PIP_CONFIG_FILE=os.devnull`` (pip then reads no configuration file at all), turns off
+    pip's version check and prompts, adds 127.0.0.1 to ``NO_PROXY``, then applies ``extra``
+    (e.g. ``SAFE_PIP_STATE_DIR=...``).
     """
     source = os.environ if base is None else base
     env = {
