@@ -148,7 +148,9 @@ def best_candidate(
             _, version, _, file_tags = parse_wheel_filename(dist.filename)
         except (InvalidWheelFilename, InvalidVersion):
             continue
-        if not specifier.contains(version) or tags.isdisjoint(file_tags):
+        if version.is_prerelease and not specifier.prereleases:
+            continue  # pip takes a pre-release only when asked (or when nothing else fits)
+        if not specifier.contains(version, prereleases=True) or tags.isdisjoint(file_tags):
             continue
         if dist.requires_python:
             try:

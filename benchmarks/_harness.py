@@ -1,0 +1,227 @@
+"""What every benchmark row shares: a dependency tree on the simulator, and pip run side by side.
+
+Plain pip and ``safe-pip`` are always run by the same interpreter (so the same pip) against
+the same CDN, alternating, so that drift in the machine's load hits both sides alike; a row
+reports the median of the ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safe_pip.testing import CDN, Origin
+
+#: Every project of a benchmark tree is named ``bench-NNN``; ``bench-000`` is the root.
+PREFIX = "bench-"
+#: Each project of a tree has this many releases, so pages list several files, as real ones do.
+VERSIONS = ("1.0", "1.1", "2.0")
+#: Children per project: a tree of 30 is four levels deep, one of 300 six.
+FANOUT = 3
+
+
+def project_name(i: int) -> str:
+    return f"{PREFIX}{i:03d}"
+
+
+def publish_tree(origin: Origin, size: int, *, tag: str = "") -> str:
+    """Publish ``size`` projects where project i requires its ``FANOUT`` children; the root.
+
+    ``tag`` makes the names of one tree distinct from another's on the same origin.
+    """
+    names = [f"{project_name(i)}{tag}" for i in range(size)]
+    for i in range(size - 1, -1, -1):
+        children = [names[c] for c in range(i * FANOUT + 1, min(size, i * FANOUT + 1 + FANOUT))]
+        for version in VERSIONS:
+            origin.publish(names[i], version, requires=[f"{c}>=1.0" for c in children])
+    return names[0]
+
+
+@dataclass
+class World:
+    """An origin and a CDN in front of it, both with the same latency per request."""
+
+    origin: Origin
+    cdn: CDN
+    latency: float
+
+
+@contextmanager
+def world(latency: float, **cdn_options: object) -> Iterator[World]:
+    """Origin and CDN on 127.0.0.1; ``latency`` is added by each (a CDN miss pays it twice)."""
+    with Origin(latency=latency) as origin, CDN(origin, latency=latency, **cdn_options) as cdn:  # type: ignore[arg-type]
+        yield World(origin, cdn, latency)
+
+
+def base_env(home: Path) -> dict[str, str]:
+    """The environment both sides run in: no user configuration, state and caches in ``home``."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "SAFE_PIP_"))
+    }
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_CONFIG_HOME=str(home / "config"),
+        SAFE_PIP_STATE_DIR=str(home / "safe-pip-state"),
+    )
+    return env
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    returncode: int
+    stderr: str
+    report: dict[str, object] = field(default_factory=dict)
+    peak_rss_kb: int = 0
+
+
+def _peak_rss_watcher(pid: int, peak: list[int], done: threading.Event) -> None:
+    """Read ``VmHWM`` (the process's own peak RSS) until it exits; Linux only."""
+    path = f"/proc/{pid}/status"
+    while not done.is_set():
+        try:
+            with open(path, encoding="ascii") as handle:
+                for line in handle:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+        except (OSError, ValueError):
+            return
+        done.wait(0.01)
+
+
+def run_cmd(
+    argv: Sequence[str], env: dict[str, str], *, watch_rss: bool = False, timeout: float = 900
+) -> Outcome:
+    """Run one command to its end; wall seconds, and optionally its own peak RSS."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    peak = [0]
+    done = threading.Event()
+    watcher = None
+    if watch_rss:
+        watcher = threading.Thread(target=_peak_rss_watcher, args=(proc.pid, peak, done))
+        watcher.start()
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    finally:
+        seconds = time.perf_counter() - t0
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    return Outcome(seconds, proc.returncode, stderr, peak_rss_kb=peak[0])
+
+
+class Side:
+    """One side of a comparison: plain pip or safe-pip, with its own target and cache dirs."""
+
+    def __init__(self, name: str, scratch: Path, env: dict[str, str], guarded: bool) -> None:
+        self.name = name
+        self.scratch = scratch
+        self.env = env
+        self.guarded = guarded
+        self.runs = 0
+
+    def command(
+        self, w: World, pip_command: str, args: Sequence[str], *, report: Path | None = None
+    ) -> list[str]:
+        pip_args = [pip_command, "--index-url", w.cdn.simple_url, *args]
+        if not self.guarded:
+            return [sys.executable, "-m", "pip", *pip_args]
+        guard = ["--changelog", w.cdn.changelog_url]
+        if report is not None:
+            guard += ["--guard-report", str(report)]
+        return [sys.executable, "-m", "safe_pip", *guard, *pip_args]
+
+    def install(
+        self, w: World, requirements: Sequence[str], *, cache: str = "none", **kw: bool
+    ) -> Outcome:
+        """``install --target`` a fresh directory; ``cache`` is "none" or "keep" (own dir)."""
+        self.runs += 1
+        target = self.scratch / f"target-{self.runs}"
+        cache_args = (
+            ["--no-cache-dir"] if cache == "none" else ["--cache-dir", str(self.scratch / "cache")]
+        )
+        report = self.scratch / f"report-{self.runs}.json" if self.guarded else None
+        argv = self.command(
+            w, "install", ["--target", str(target), *cache_args, *requirements], report=report
+        )
+        outcome = run_cmd(argv, self.env, **kw)
+        shutil.rmtree(target, ignore_errors=True)
+        if outcome.returncode != 0:
+            raise RuntimeError(f"{self.name} failed (exit {outcome.returncode}):\n{outcome.stderr}")
+        if report is not None and report.exists():
+            outcome.report = json.loads(report.read_text(encoding="utf-8"))
+        return outcome
+
+
+@contextmanager
+def sides(prefix: str = "safe-pip-bench-") -> Iterator[tuple[Side, Side]]:
+    """(plain pip, safe-pip), each with its own home (caches, state) in a temporary dir."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        made = []
+        for name, guarded in (("pip", False), ("safe-pip", True)):
+            scratch = Path(tmp) / name
+            scratch.mkdir()
+            made.append(Side(name, scratch, base_env(scratch), guarded))
+        yield made[0], made[1]
+
+
+def alternate(
+    runs: int, plain: Side, guarded: Side, w: World, reqs: Sequence[str], cache: str = "none"
+) -> tuple[list[float], list[float]]:
+    """Wall seconds of ``runs`` installs on each side, alternating which side goes first."""
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(runs):
+        order = (plain, guarded) if i % 2 == 0 else (guarded, plain)
+        for side in order:
+            (b if side.guarded else a).append(side.install(w, reqs, cache=cache).seconds)
+    return a, b
+
+
+def median_ratio(plain: Sequence[float], guarded: Sequence[float]) -> float:
+    """Median of the per-pair ratios (each pair ran back to back, sharing the machine's load)."""
+    return statistics.median(g / p for p, g in zip(plain, guarded, strict=True))
+
+
+def byte_compile() -> None:
+    """Compile safe-pip's modules, as installing it would: a source tree run with
+    ``PYTHONDONTWRITEBYTECODE`` set compiles every module on every run (~0.2 s), which plain
+    pip, installed byte-compiled, never pays."""
+    import compileall
+
+    import safe_pip
+
+    compileall.compile_dir(str(Path(safe_pip.__file__).parent), quiet=1)
+
+
+def machine() -> dict[str, str]:
+    """Cores, Python, pip and OS: printed above the table."""
+    pip_version = subprocess.run(
+        [sys.executable, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()[1:2]
+    return {
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "pip": pip_version[0] if pip_version else "unknown",
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
+    }

@@ -1,0 +1,227 @@
+"""One function per row of the table: each measures side by side and says how it did."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from benchmarks._harness import (
+    Side,
+    World,
+    alternate,
+    median_ratio,
+    publish_tree,
+    run_cmd,
+    sides,
+    world,
+)
+
+
+@dataclass
+class Row:
+    name: str
+    what: str
+    value: str
+    target: str
+    ok: bool | None  # None: not measured
+    data: dict[str, object] = field(default_factory=dict)
+
+
+def overhead(
+    latency: float, *, size: int, runs: int, cache: str = "none", warm_up: bool = True
+) -> Row:
+    """safe-pip install vs pip install of one tree, alternating; median of the pair ratios."""
+    with world(latency) as w, sides() as (plain, guarded):
+        root = publish_tree(w.origin, size)
+        if warm_up or cache != "none":
+            # Untimed first round: fills the CDN for both (with cache="keep", pip's caches;
+            # for safe-pip, its journal summary, as on any machine that used it before).
+            plain.install(w, [root], cache=cache)
+            guarded.install(w, [root], cache=cache)
+        a, b = alternate(runs, plain, guarded, w, [root], cache=cache)
+    ratio = median_ratio(a, b)
+    warm = cache != "none"
+    limit = 1.05 if (warm or latency == 0) else 1.00
+    return Row(
+        f"overhead, {'warm' if warm else f'{latency * 1000:g} ms'}",
+        f"{size} projects, {'warm pip cache both' if warm else 'empty pip cache both'}, "
+        f"{latency * 1000:g} ms/request; pip {statistics.median(a):.2f} s, "
+        f"safe-pip {statistics.median(b):.2f} s",
+        f"{ratio:.2f}",
+        f"{'≤' if limit > 1 else '<'} {limit:.2f}",
+        ratio <= limit if limit > 1 else ratio < limit,
+        {"pip_s": a, "safe_pip_s": b, "ratio": ratio, "size": size, "latency": latency},
+    )
+
+
+def overhead_curve(latency: float, sizes: Sequence[int], runs: int) -> dict[int, dict[str, float]]:
+    """Ratio and medians for each tree size (the plot)."""
+    curve: dict[int, dict[str, float]] = {}
+    with world(latency) as w, sides() as (plain, guarded):
+        for size in sizes:
+            root = publish_tree(w.origin, size, tag=f"-n{size}")
+            plain.install(w, [root])
+            guarded.install(w, [root])
+            a, b = alternate(runs, plain, guarded, w, [root])
+            curve[size] = {
+                "ratio": median_ratio(a, b),
+                "pip_s": statistics.median(a),
+                "safe_pip_s": statistics.median(b),
+            }
+    return curve
+
+
+def _changelog_calls(report: dict[str, object]) -> int:
+    calls = report.get("authority_calls", [])
+    assert isinstance(calls, list)
+    return sum(1 for c in calls if c.get("authority") == "changelog")
+
+
+def authority_calls(sizes: Sequence[int], latency: float) -> Row:
+    """Changelog calls per install, cold (empty state dir) then warm (the same state dir)."""
+    counts: dict[int, tuple[int, int]] = {}
+    with world(latency) as w:
+        for size in sizes:
+            root = publish_tree(w.origin, size, tag=f"-a{size}")
+            with sides() as (_, guarded):
+                cold = _changelog_calls(guarded.install(w, [root]).report)
+                w.origin.publish(f"unrelated-{size}", "1.0")  # the journal moved on meanwhile
+                warm = _changelog_calls(guarded.install(w, [root]).report)
+            counts[size] = (cold, warm)
+    ok = all(c <= 2 and h <= 1 for c, h in counts.values())
+    shown = ", ".join(f"{s}: {c}/{h}" for s, (c, h) in counts.items())
+    return Row(
+        "authority calls",
+        f"changelog calls per install, cold/warm, by number of projects ({latency * 1000:g} ms)",
+        shown,
+        "≤ 2 cold, ≤ 1 warm",
+        ok,
+        {str(s): {"cold": c, "warm": h} for s, (c, h) in counts.items()},
+    )
+
+
+def _warm_cdn(w: World, project: str) -> None:
+    """Fill every variant of a page on every edge (round-robin: ask each once per edge)."""
+    accepts = (
+        "application/vnd.pypi.simple.v1+json",
+        "application/vnd.pypi.simple.v1+html",
+        "text/html",
+    )
+    for _ in range(w.cdn.edges):
+        for accept in accepts:
+            for enc in ("gzip", "identity"):
+                headers = {"Accept": accept, "Accept-Encoding": enc}
+                url = f"{w.cdn.simple_url}{project}/"
+                requests.get(url, headers=headers, timeout=30).raise_for_status()
+
+
+def recovery(latency: float, runs: int) -> Row:
+    """Seconds from the purge reaching the last edge to the guard accepting the fresh page.
+
+    A release is published while every edge holds the old page; safe-pip starts at once and
+    waits it out. The purge delay varies from run to run so that it falls at different
+    points of the guard's backoff.
+    """
+    delays = [1.0 + 0.37 * i for i in range(runs)]
+    waits: list[float] = []
+    with world(latency, edges=2) as w, sides() as (_, guarded), tempfile.TemporaryDirectory() as d:
+        for i, delay in enumerate(delays):
+            name = f"recover-{i}"
+            w.origin.publish(name, "1.0")
+            _warm_cdn(w, name)
+            w.cdn.set_purge_delays([delay] * w.cdn.edges)
+            w.origin.publish(name, "2.0")
+            last_edge = time.time() + delay
+            report = Path(d) / f"r{i}.json"
+            argv = guarded.command(
+                w, "download", ["--no-deps", "-d", str(Path(d) / f"dl{i}"), f"{name}>=2.0"],
+                report=report,
+            )
+            outcome = run_cmd(argv, guarded.env)
+            if outcome.returncode != 0:
+                raise RuntimeError(f"recovery run failed:\n{outcome.stderr}")
+            pages = json.loads(report.read_text())["pages"]
+            accepted = max(p["finished_at"] for p in pages if p["project"] == name)
+            waits.append(accepted - last_edge)
+    median = statistics.median(waits)
+    return Row(
+        "recovery",
+        f"purge reaching the last of 2 edges → safe-pip going on ({latency * 1000:g} ms)",
+        f"{median:.2f} s",
+        "≤ 0.5 s",
+        median <= 0.5,
+        {"seconds": waits, "purge_delays": delays},
+    )
+
+
+def memory(small: int, big: int, runs: int) -> Row:
+    """The safe-pip process's own peak RSS (VmHWM) while streaming a small and a big wheel."""
+    peaks: dict[int, list[int]] = {small: [], big: []}
+    with world(0.0) as w, sides() as (_, guarded), tempfile.TemporaryDirectory() as d:
+        for size in (small, big):
+            w.origin.publish(f"payload-{size}", "1.0", payload_size=size)
+        for i in range(runs):
+            for size in (small, big):
+                target = Path(d) / f"dl-{size}-{i}"
+                args = ["--no-deps", "-d", str(target), f"payload-{size}"]
+                argv = guarded.command(w, "download", args)
+                outcome = run_cmd(argv, guarded.env, watch_rss=True)
+                if outcome.returncode != 0:
+                    raise RuntimeError(f"memory run failed:\n{outcome.stderr}")
+                peaks[size].append(outcome.peak_rss_kb)
+                for child in target.iterdir():
+                    child.unlink()
+    mb = {size: statistics.median(v) / 1024 for size, v in peaks.items()}
+    ok = mb[big] <= 80 and mb[big] - mb[small] <= 10
+    return Row(
+        "memory",
+        f"guard peak RSS streaming a {big // 2**20} MB vs a {small // 2**20} MB wheel",
+        f"{mb[big]:.0f} MB vs {mb[small]:.0f} MB",
+        "flat, ≤ 80 MB",
+        ok,
+        {"peak_rss_mb": {str(k): v for k, v in mb.items()}},
+    )
+
+
+def _optional(module: str, function: str) -> Callable[..., dict[str, object]] | None:
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    return getattr(found, function, None)
+
+
+def check(pins: int, latency: float) -> Row:
+    run = _optional("benchmarks.bench_check", "run_check_benchmark")
+    if run is None:
+        return Row("check", f"safe-pip check of {pins} pins", "not measured (module missing)",
+                   "< 3 s", None)
+    result = run(pins=pins, latency=latency)
+    seconds = float(result["seconds"])  # type: ignore[arg-type]
+    good = result.get("exit_code") in (0, 1) and seconds < 3.0
+    return Row("check", f"safe-pip check of {pins} pins ({latency * 1000:g} ms)",
+               f"{seconds:.2f} s", "< 3 s", good, result)
+
+
+def throughput(clients: int, seconds: float) -> Row:
+    run = _optional("benchmarks.bench_serve", "run_throughput_benchmark")
+    if run is None:
+        return Row("throughput", f"pages/s to {clients} clients",
+                   "not measured (module missing)", "≥ 1,000/s", None)
+    result = run(clients=clients, seconds=seconds)
+    rate = float(result["pages_per_second"])  # type: ignore[arg-type]
+    good = rate >= 1000 and not result.get("errors")
+    return Row("throughput", f"pages/s `safe-pip serve` gives {clients} clients, cached-fresh",
+               f"{rate:,.0f}/s", "≥ 1,000/s", good, result)
+
+
+__all__ = ["Row", "Side", "authority_calls", "check", "memory", "overhead", "overhead_curve",
+           "recovery", "throughput"]

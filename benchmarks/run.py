@@ -1,0 +1,124 @@
+"""The benchmark command: every row of the table, side by side with plain pip, in one run.
+
+    python -m benchmarks [--quick] [--out DIR] [--only ROW ...]
+
+Starts the simulator's origin and CDN on 127.0.0.1 with 20 ms per request (unless a row says
+otherwise), runs plain pip and safe-pip alternately with the same pip, and prints a Markdown
+table (medians of at least 5 runs; ``--quick``: one run per row, small sizes, for the smoke
+test). Writes ``results.json`` and, when matplotlib is installed (the ``bench`` extra),
+``overhead.png`` (overhead against the number of projects) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as ``python benchmarks/run.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import _rows
+from benchmarks._harness import byte_compile, machine
+from benchmarks._rows import Row
+
+LATENCY = 0.02
+HERE = Path(__file__).resolve().parent
+
+
+def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
+    runs = 1 if quick else 5
+    tree = 3 if quick else 30
+    return {
+        "overhead-20": lambda: _rows.overhead(LATENCY, size=tree, runs=runs, warm_up=not quick),
+        "overhead-0": lambda: _rows.overhead(0.0, size=tree, runs=runs, warm_up=not quick),
+        "overhead-warm": lambda: _rows.overhead(LATENCY, size=tree, runs=runs, cache="keep"),
+        "authority": lambda: _rows.authority_calls((1, 2) if quick else (1, 30, 300), 0.0),
+        "recovery": lambda: _rows.recovery(LATENCY, runs),
+        "memory": lambda: _rows.memory(
+            5 * 2**20, (20 if quick else 500) * 2**20, 1 if quick else 3
+        ),
+        "check": lambda: _rows.check(20 if quick else 200, LATENCY),
+        "throughput": lambda: _rows.throughput(32, 2.0 if quick else 10.0),
+    }
+
+
+def table(rows: list[Row], described: dict[str, str]) -> str:
+    head = (
+        f"Machine: {described['cores']} cores, Python {described['python']}, "
+        f"pip {described['pip']}, {described['os']}\n\n"
+        "| row | measured | value | target | met |\n|---|---|---|---|---|\n"
+    )
+    marks = {True: "yes", False: "**no**", None: "—"}
+    return head + "".join(
+        f"| {r.name} | {r.what} | {r.value} | {r.target} | {marks[r.ok]} |\n" for r in rows
+    )
+
+
+def plot(curve: dict[int, dict[str, float]], path: Path, latency: float) -> bool:
+    """overhead.png: the safe-pip/pip time ratio by number of projects (False: no matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    sizes = sorted(curve)
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    ax.plot(sizes, [curve[s]["ratio"] for s in sizes], marker="o", label="safe-pip / pip")
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="plain pip")
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("projects installed (dependency tree, empty pip cache)")
+    ax.set_ylabel("wall time ratio")
+    ax.set_title(f"safe-pip install vs pip install, {latency * 1000:g} ms per request")
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="one run per row, small sizes")
+    parser.add_argument("--out", type=Path, default=HERE, help="where results.json and the PNG go")
+    parser.add_argument("--only", nargs="*", metavar="ROW", help="run only these rows")
+    parser.add_argument("--no-plot", action="store_true", help="skip the overhead curve")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    byte_compile()
+    described = machine()
+    print(f"safe-pip benchmarks on {described}", file=sys.stderr, flush=True)
+    rows: list[Row] = []
+    for name, measure in _plan(args.quick).items():
+        if args.only and name not in args.only:
+            continue
+        started = time.perf_counter()
+        row = measure()
+        print(f"  {row.name}: {row.value} ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr, flush=True)
+        rows.append(row)
+    results: dict[str, object] = {"machine": described, "rows": [asdict(r) for r in rows]}
+    if not args.no_plot and not args.only:
+        sizes = (1, 2) if args.quick else (1, 10, 30, 100, 300)
+        curve = _rows.overhead_curve(LATENCY, sizes, 1 if args.quick else 3)
+        results["curve"] = {str(k): v for k, v in curve.items()}
+        drawn = plot(curve, args.out / "overhead.png", LATENCY)
+        print(f"  curve: {'overhead.png written' if drawn else 'not drawn (no matplotlib)'}: "
+              + ", ".join(f"{s}: {v['ratio']:.2f}" for s, v in curve.items()), file=sys.stderr)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(table(rows, described))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""The benchmark command's smoke mode, so the benchmark code cannot rot (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = {
+    "overhead, 20 ms",
+    "overhead, 0 ms",
+    "overhead, warm",
+    "authority calls",
+    "recovery",
+    "memory",
+    "check",
+    "throughput",
+}
+
+
+def test_quick_benchmark_measures_every_row(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = {row["name"]: row for row in results["rows"]}
+    assert set(rows) == ROWS
+    assert results["machine"]["cores"] and results["machine"]["pip"] != "unknown"
+    assert rows["authority calls"]["ok"] is True  # counts, not timings: bounded at any speed
+    for name in ("overhead, 20 ms", "overhead, 0 ms", "overhead, warm"):
+        assert rows[name]["data"]["ratio"] > 0
+    assert set(results["curve"]) == {"1", "2"}
+    assert "| recovery |" in proc.stdout and "| memory |" in proc.stdout

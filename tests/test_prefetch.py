@@ -1,0 +1,129 @@
+"""Prefetching: pages pip never asks for are never a reason to refuse; the rest is unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from packaging.requirements import Requirement
+
+from safe_pip._guard import Refused
+from safe_pip._http import TransportSettings
+from safe_pip._prefetch import Prefetcher, best_candidate, requires_dist
+from safe_pip._setup import GuardOptions, GuardSetup
+from safe_pip._state import StateStore
+from safe_pip.testing import CDN, Origin
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with Origin() as server:
+        yield server
+
+
+def warm(cdn: CDN, project: str) -> None:
+    for accept in (
+        "application/vnd.pypi.simple.v1+json",
+        "application/vnd.pypi.simple.v1+html",
+        "text/html",
+    ):
+        for enc in ("gzip", "identity"):
+            headers = {"Accept": accept, "Accept-Encoding": enc}
+            requests.get(f"{cdn.simple_url}{project}/", headers=headers, timeout=10)
+
+
+def test_a_prefetched_refusal_is_told_only_when_asked(origin: Origin, state_dir: Path) -> None:
+    origin.publish("gamma", "1.0")
+    with CDN(origin, purge_delays=[None]) as cdn:
+        warm(cdn, "gamma")
+        origin.publish("gamma", "2.0")  # the CDN keeps 1.0 forever
+        told: list[object] = []
+        setup = GuardSetup(
+            GuardOptions(changelog=cdn.changelog_url, max_wait=0.5),
+            TransportSettings(),
+            store=StateStore(state_dir),
+            say=lambda line: None,
+            on_refuse=told.append,
+        )
+        entry = setup.add_index(cdn.simple_url, main=True)
+        assert entry is not None
+        guard = setup.guard
+        guard.start_authorities()
+        with pytest.raises(Refused):
+            guard.prefetch(entry, "gamma")
+        assert told == [] and guard.refusals == []  # nobody asked for gamma yet
+        with pytest.raises(Refused):
+            guard.verified(entry, "gamma")  # pip asks: now it counts, once
+        with pytest.raises(Refused):
+            guard.verified(entry, "gamma")
+        assert len(told) == 1 and len(guard.refusals) == 1
+
+
+def test_install_succeeds_when_only_an_unasked_page_is_stale(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    origin.publish("alpha", "1.0", requires=["beta>=1"])
+    origin.publish("beta", "1.0")
+    origin.publish("gamma", "1.0")
+    reqs = tmp_path / "requirements.txt"
+    # pip skips gamma (its marker is false here) but the guard prefetches every listed name.
+    reqs.write_text('alpha\ngamma; python_version < "3"\n')
+    report = tmp_path / "report.json"
+    with CDN(origin, purge_delays=[None]) as cdn:
+        warm(cdn, "gamma")
+        origin.publish("gamma", "2.0")
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "safe_pip", "--changelog", cdn.changelog_url,
+                "--max-wait", "1", "--guard-report", str(report),
+                "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t"),
+                "-r", str(reqs),
+            ],
+            capture_output=True, text=True, timeout=240, env=dict(os.environ), check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(report.read_text())
+    assert doc["refusals"] == []
+    pages = {p["project"]: p for p in doc["pages"]}
+    assert pages["gamma"]["prefetched"] and pages["gamma"]["verdict"].startswith("REFUSED")
+    assert pages["beta"]["verdict"] == "FRESH"
+    assert sorted(os.listdir(tmp_path / "t")) == [
+        "alpha", "alpha-1.0.dist-info", "beta", "beta-1.0.dist-info"
+    ]
+
+
+def test_requires_dist_and_best_candidate(origin: Origin) -> None:
+    from packaging.specifiers import SpecifierSet
+    from packaging.tags import sys_tags
+
+    from safe_pip._pages import parse_page
+
+    for version in ("1.0", "1.5", "2.0rc1", "3.0"):
+        origin.publish("delta", version, requires=['eps>=1; python_version >= "3"'])
+    resp = requests.get(
+        f"{origin.simple_url}delta/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=10,
+    )
+    page = parse_page(resp.content, content_type=resp.headers["Content-Type"], url=resp.url,
+                      headers=resp.headers)
+    tags = frozenset(sys_tags())
+    best = best_candidate(page, SpecifierSet("<3"), tags, "3.11.0")
+    assert best is not None and best.filename.startswith("delta-1.5-")  # no pre-release
+    meta = b"Name: delta\nRequires-Dist: eps>=1; python_version >= '3'\nRequires-Dist: ??\n\n"
+    assert [str(r) for r in requires_dist(meta)] == [str(Requirement("eps>=1; python_version >= '3'"))]
+
+
+def test_prefetcher_close_does_not_wait_for_work(origin: Origin, state_dir: Path) -> None:
+    setup = GuardSetup(GuardOptions(max_wait=1), TransportSettings(),
+                       store=StateStore(state_dir), say=lambda line: None)
+    setup.add_index(origin.simple_url, main=True)
+    prefetcher = Prefetcher(setup.guard)
+    prefetcher.start([Requirement(f"p{i}") for i in range(50)])
+    prefetcher.close()  # returns at once; the workers are daemons
