@@ -117,7 +117,8 @@ def test_requires_dist_and_best_candidate(origin: Origin) -> None:
     best = best_candidate(page, SpecifierSet("<3"), tags, "3.11.0")
     assert best is not None and best.filename.startswith("delta-1.5-")  # no pre-release
     meta = b"Name: delta\nRequires-Dist: eps>=1; python_version >= '3'\nRequires-Dist: ??\n\n"
-    assert [str(r) for r in requires_dist(meta)] == [str(Requirement("eps>=1; python_version >= '3'"))]
+    expected = Requirement("eps>=1; python_version >= '3'")
+    assert [str(r) for r in requires_dist(meta)] == [str(expected)]
 
 
 def test_prefetcher_close_does_not_wait_for_work(origin: Origin, state_dir: Path) -> None:
