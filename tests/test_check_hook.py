@@ -92,6 +92,12 @@ def test_hook_passes_clean_pins_and_fails_on_findings(
         "PIP_FIND_LINKS": WHEELHOUSE,
         "SAFE_PIP_CHANGELOG": cdn.changelog_url,
         "SAFE_PIP_STATE_DIR": str(state_dir),
+        "SAFE_PIP_MAX_WAIT": "10",
+        # A safety net: anything that would leave 127.0.0.1 goes to a dead proxy and fails
+        # at once instead of reaching the network.
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
     }
 
     def try_repo() -> subprocess.CompletedProcess[str]:
