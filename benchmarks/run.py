@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {"machine": described, "rows": [asdict(r) for r in rows]}
     if not args.no_plot and not args.only:
         sizes = (1, 2) if args.quick else (1, 10, 30, 100, 300)
-        curve = _rows.overhead_curve(LATENCY, sizes, 1 if args.quick else 3)
+        curve = _rows.overhead_curve(LATENCY, sizes, 1 if args.quick else 2)
         results["curve"] = {str(k): v for k, v in curve.items()}
         drawn = plot(curve, args.out / "overhead.png", LATENCY)
         print(f"  curve: {'overhead.png written' if drawn else 'not drawn (no matplotlib)'}: "

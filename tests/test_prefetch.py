@@ -128,3 +128,26 @@ def test_prefetcher_close_does_not_wait_for_work(origin: Origin, state_dir: Path
     prefetcher = Prefetcher(setup.guard)
     prefetcher.start([Requirement(f"p{i}") for i in range(50)])
     prefetcher.close()  # returns at once; the workers are daemons
+
+
+def test_file_cache_serves_only_verified_bytes(tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    from safe_pip._filecache import FileCache
+
+    cache = FileCache(tmp_path / "files")
+    data = b"wheel bytes" * 1000
+    expected = {"sha256": hashlib.sha256(data).hexdigest()}
+    assert cache.get(expected) is None
+    source = io.BytesIO(data)
+    source.seek(5)
+    cache.put(expected, source, len(data))
+    assert source.tell() == 5  # the caller's position is kept
+    got = cache.get(expected)
+    assert got is not None and got[0].read() == data and got[1] == len(data)
+    got[0].close()
+    path = tmp_path / "files" / expected["sha256"][:2] / expected["sha256"]
+    path.write_bytes(b"damaged")
+    assert cache.get(expected) is None and not path.exists()  # dropped, fetched anew
+    assert cache.get({"md5": "0" * 32}) is None and cache.get({"sha256": "../x"}) is None

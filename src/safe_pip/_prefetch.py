@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import platform
 import queue
 import threading
@@ -39,6 +40,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from safe_pip._errors import SafePipError
+from safe_pip._filecache import FileCache
 from safe_pip._guard import (
     FileEntry,
     Guard,
@@ -181,8 +183,10 @@ class Prefetcher:
         evaluate_markers: bool = True,
         files: bool = True,
         workers: int = WORKERS,
+        cache: FileCache | None = None,
     ) -> None:
         self.guard = guard
+        self.cache = cache
         self.evaluate_markers = evaluate_markers
         self.files = files
         self._workers = workers
@@ -215,6 +219,8 @@ class Prefetcher:
         for download in downloads:
             if download.done.is_set() and download.result is not None:
                 download.result[0].close()
+        if self.cache is not None:
+            self.cache.prune()
 
     # -- what to fetch ------------------------------------------------------------------------
 
@@ -260,21 +266,25 @@ class Prefetcher:
     ) -> tuple[IO[bytes], int] | None:
         with self._lock:
             download = self._downloads.pop(url, None)
-        if download is None:
-            return None
-        download.done.wait()  # in flight: waiting beats starting over
-        result = download.result
-        if result is not None and download.expected != expected:
-            result[0].close()  # verified against other hashes than pip's page gives
-            return None
-        if result is not None and download.metadata and self.files:
-            self._fetch_ahead(entry, metadata=False)
+        result = None
+        if download is not None:
+            download.done.wait()  # in flight: waiting beats starting over
+            result = download.result
+            if result is not None and download.expected != expected:
+                result[0].close()  # verified against other hashes than pip's page gives
+                result = None
+        if result is None and self.cache is not None:
+            result = self.cache.get(expected)
+        if result is not None:
+            self.file_seen(entry, name, url, expected, result[0])
         return result
 
     def file_seen(
         self, entry: FileEntry, name: str, url: str, expected: dict[str, str], handle: IO[bytes]
     ) -> None:
         try:
+            if self.cache is not None:
+                self.cache.put(expected, handle, os.fstat(handle.fileno()).st_size)
             project = _project_of(entry.filename)
             if name.endswith(".metadata"):
                 self._learn(project, handle.read(_MAX_METADATA))
@@ -323,7 +333,10 @@ class Prefetcher:
     def _download(self, download: _Download) -> None:
         guard = self.guard
         try:
-            download.result = guard._download(download.url, download.entry, download.expected)
+            if self.cache is not None:
+                download.result = self.cache.get(download.expected)
+            if download.result is None:
+                download.result = guard._download(download.url, download.entry, download.expected)
         except (NotFound, _Transient):
             download.result = None  # pip's own request downloads it again, with retries
         finally:
@@ -362,6 +375,7 @@ def start_prefetch(
         evaluate_markers=target_environment(cmd, pip_args, python),
         # Only these commands download the wheels they resolve; ``--dry-run`` reads metadata.
         files=cmd.command in ("install", "download", "wheel") and "--dry-run" not in pip_args,
+        cache=FileCache(),
     )
     prefetcher.start(top_level(cmd))
     return prefetcher
