@@ -567,10 +567,23 @@ def _classify(spec: str, path: str, line: int) -> tuple[ReqKind, Requirement | N
     except InvalidRequirement as exc:
         if _looks_like_path(name):
             return "direct", None
-        raise InputError(path, f"invalid requirement {name!r}: {exc}", line) from None
+        raise InputError(
+            path, f"invalid requirement {name!r}: {_one_line(str(exc))}", line
+        ) from None
     if marker is not None:
         requirement.marker = marker
     return ("direct" if requirement.url else "requirement"), requirement
+
+
+def _one_line(message: str) -> str:
+    """packaging's message, with its caret diagram (the text, then ``^`` under the bad
+    place) folded into a column number: safe-pip's errors are one line."""
+    lines = message.splitlines() or ["not a requirement"]
+    if len(lines) >= 3 and lines[-1].strip().startswith("^"):
+        text = lines[-2]
+        indent = len(text) - len(text.lstrip())
+        return f"{lines[0]} (at column {lines[-1].index('^') - indent + 1})"
+    return " ".join(part.strip() for part in lines)
 
 
 def _include_of(line: ReqLine) -> tuple[str, bool] | None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from safe_pip._asofview import AsOfView
-from safe_pip._errors import ExitCode, UsageError
+from safe_pip._errors import ExitCode, InputError, UsageError
 from safe_pip._guard import Guard, Refusal
 from safe_pip._http import strip_credentials
 from safe_pip._lockstate import (
@@ -143,6 +143,7 @@ def run(
         options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
     )
     guard = setup.guard
+    setup.store.check_usable()  # an unusable no-rollback memory stops the run before pip
     proxy = Proxy(guard)
 
     def guarded(url: str, *, main: bool = False) -> str:
@@ -222,6 +223,10 @@ def _pip_command(
         line for path, constraint in req_files
         for line in read_requirements(path, constraint=constraint)
     ]
+    for path, constraint in req_files:
+        if not constraint and not Path(path).read_bytes().strip():
+            # pip installs nothing and says nothing; a truncated file is the likelier story.
+            raise InputError(path, "empty requirements file: nothing to install from it")
     in_files = index_options(lines)
     no_index = settings.no_index or in_files.no_index
     main_url = in_files.index_url or settings.index_url

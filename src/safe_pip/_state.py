@@ -354,11 +354,34 @@ class StateStore:
             "safe-pip: ignoring unusable state file %s (%s); starting afresh", path, reason
         )
 
+    def check_usable(self) -> None:
+        """Raise :class:`StateError` unless the state directory can be created and written.
+
+        Called before pip starts: the serials kept here are the no-rollback memory, and a run
+        that cannot keep them would find out only after installing (README: exit 2, "state
+        dir unusable"). A probe file is created exclusively, without following links, and
+        removed at once.
+        """
+        self._ensure_root()
+        probe = self._root / f".probe-{secrets.token_hex(6)}"
+        try:
+            fd = os.open(
+                probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600
+            )
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StateError(
+                f"cannot write in state directory {self._root}: {exc.strerror or exc}"
+            ) from exc
+
     def _ensure_root(self) -> None:
         try:
             self._root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"cannot create state directory {self._root}: {exc}") from exc
+            raise StateError(
+                f"cannot create state directory {self._root}: {exc.strerror or exc}"
+            ) from exc
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
