@@ -241,13 +241,13 @@ def test_refusal_leaves_a_virtual_environment_unchanged(origin: Origin, tmp_path
     origin.faults.inject(BETA_WHEEL, "wrong-bytes")
     proc = safe_pip(
         "--changelog", origin.changelog_url, "--max-wait", "1",
-        "install", "--no-cache-dir", "--index-url", origin.simple_url, "alpha",
-        env={"VIRTUAL_ENV": str(venv)},  # an activated venv is where pip installs
+        "install", "--no-cache-dir", "--python", str(venv / "bin" / "python"),
+        "--index-url", origin.simple_url, "alpha",
     )  # fmt: skip
     assert proc.returncode == 75, proc.stderr
     assert tree(venv) == before
     assert installed(site) == {}
-    # The same command with the fault gone installs there: the check above was not vacuous.
+    # With the fault gone, the activated venv gets the install: the check was not vacuous.
     origin.faults.clear()
     proc = safe_pip(
         "--changelog", origin.changelog_url,

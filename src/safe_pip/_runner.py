@@ -171,7 +171,8 @@ def run(
         guard.start_authorities()
         prefetcher = start_prefetch(guard, cmd, pip_args, settings.python)
         python = settings.python
-        general = ["--python", python] if python and not cmd.has("--python") else []
+        # pip takes --python only before its command name, wherever the user wrote it.
+        general = ["--python", python] if python else []
         if enforce_locks(guard, locks):
             process = _PipProcess([*pip, *general, command, *argv], child_env)
             holder["pip"] = process
@@ -244,7 +245,9 @@ def _pip_command(
     copies = rewrite_for_guard([path for path, _ in req_files], rewrite, workdir)
     argv: list[str] = []
     for token in cmd.tokens:
-        if token.option in ("--index-url", "--extra-index-url", "--timeout", "--proxy"):
+        if token.option in (
+            "--index-url", "--extra-index-url", "--timeout", "--proxy", "--python"
+        ):
             continue
         if token.option in ("--requirement", "--constraint") and token.value in copies:
             argv += [token.option, copies[token.value]]
