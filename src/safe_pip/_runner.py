@@ -255,9 +255,13 @@ def _pip_command(
         argv += token.raw
     if not settings.no_index:
         if settings.isolated:
-            argv += ["--index-url", proxied_main]
-            for url in proxied_extras:
-                argv += ["--extra-index-url", url]
+            # pip ignores PIP_* variables here; an argument would show the path token to every
+            # local user (ps), so the indexes go in a file only this user can read.
+            indexes = workdir / "safe-pip-indexes.txt"
+            lines_out = [f"--index-url {proxied_main}"]
+            lines_out += [f"--extra-index-url {url}" for url in proxied_extras]
+            indexes.write_text("\n".join(lines_out) + "\n", encoding="utf-8")
+            argv += ["--requirement", str(indexes)]
         else:
             # Environment variables override pip's configuration files key by key, and, unlike
             # command-line values, replace the configured extra indexes instead of adding to them.
