@@ -127,13 +127,17 @@ def test_stale_forever_refuses_and_installs_nothing(
         warm(cdn, "alpha")
         origin.publish("alpha", "2.0")
         target = pip_target(tmp_path)
+        user_tmp = tmp_path / "user-tmp"
+        user_tmp.mkdir()
         proc = safe_pip(
             "--changelog", cdn.changelog_url, "--max-wait", "2",
             "install", "--index-url", cdn.simple_url, "--extra-index-url", other.simple_url,
             "--find-links", str(links), "--target", str(target), "alpha",
+            env={"TMPDIR": str(user_tmp)},
         )
     assert proc.returncode == 75, proc.stderr
     assert installed(target) == {}
+    assert list(user_tmp.iterdir()) == []  # pip's temporary directories went with it
     refusal = [line for line in proc.stderr.splitlines() if "refused alpha" in line]
     assert refusal, proc.stderr
     assert "127.0.0.1" in refusal[0]  # the index is named

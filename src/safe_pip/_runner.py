@@ -167,6 +167,11 @@ def run(
         child_env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
         child_env["no_proxy"] = child_env["NO_PROXY"]
         child_env["PIP_PROXY"] = ""
+        # pip's own temporary directories go under the run's work dir, so a pip ended after a
+        # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.
+        pip_tmp = Path(workdir.name) / "tmp"
+        pip_tmp.mkdir()
+        child_env["TMPDIR"] = str(pip_tmp)
         proxy.start()
         guard.start_authorities()
         prefetcher = start_prefetch(guard, cmd, pip_args, settings.python)
