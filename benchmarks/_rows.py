@@ -109,18 +109,20 @@ def authority_calls(sizes: Sequence[int], latency: float) -> Row:
 
 
 def _warm_cdn(w: World, project: str) -> None:
-    """Fill every variant of a page on every edge (round-robin: ask each once per edge)."""
+    """Fill every variant of a page on every edge (each edge pinned in turn)."""
     accepts = (
         "application/vnd.pypi.simple.v1+json",
         "application/vnd.pypi.simple.v1+html",
         "text/html",
     )
-    for _ in range(w.cdn.edges):
+    for edge in range(w.cdn.edges):
+        w.cdn.pin(edge)
         for accept in accepts:
             for enc in ("gzip", "identity"):
                 headers = {"Accept": accept, "Accept-Encoding": enc}
                 url = f"{w.cdn.simple_url}{project}/"
                 requests.get(url, headers=headers, timeout=30).raise_for_status()
+    w.cdn.pin(None)
 
 
 def recovery(latency: float, runs: int) -> Row:
