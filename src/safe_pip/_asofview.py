@@ -14,7 +14,7 @@ established are dropped with a warning, files removed after the point are named,
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import functools
 import threading
 import time
@@ -294,7 +294,7 @@ class AsOfView:
             assert state.client is not None
             try:
                 deadline = self.clock() + self.max_wait
-                projects = {k: dataclasses.replace(v) for k, v in journal.projects.items()}
+                projects = copy.deepcopy(dict(journal.projects))  # readers keep the old one
                 head, projects = self._read(
                     state.client, journal.point, journal.head, serial, deadline, projects
                 )
