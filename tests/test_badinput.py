@@ -156,6 +156,7 @@ def test_corrupt_state_file_is_warned_about_and_rebuilt(
     assert installed(target) == {"alpha": "1.0"}
     warnings = [line for line in proc.stderr.splitlines() if "unusable state file" in line]
     assert len(warnings) == len(files), proc.stderr  # one line per damaged file, naming it
+    assert all(w.startswith("safe-pip: ignoring unusable state file ") for w in warnings)
     assert {name for name in files if any(name in w for w in warnings)} == set(files)
     rebuilt = state_files(state_dir)
     serials = next(v for k, v in rebuilt.items() if k.endswith(".serials.json"))

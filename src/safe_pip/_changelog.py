@@ -551,7 +551,7 @@ class ChangelogAuthority:
         try:
             cached = self._store.load_journal(self._index_url)
         except SafePipError as exc:  # e.g. a symlink planted for the cache: refused, not read
-            logger.warning("safe-pip: not using the cached changelog summary: %s", exc)
+            logger.warning("not using the cached changelog summary: %s", exc)
             cached = None
         summary: JournalSummary | None = None
         if cached is not None:
@@ -564,7 +564,7 @@ class ChangelogAuthority:
         try:
             self._store.save_journal(self._index_url, summary)
         except (SafePipError, OSError) as exc:
-            logger.warning("safe-pip: could not save the changelog summary: %s", exc)
+            logger.warning("could not save the changelog summary: %s", exc)
         return summary
 
     def _warm(self, cached: JournalSummary) -> JournalSummary | None:
@@ -581,7 +581,7 @@ class ChangelogAuthority:
                 return JournalSummary(cached.low, head, content, frozenset(removed))
             if fetched >= self._cold_window:
                 logger.info(
-                    "safe-pip: cached changelog is %d+ entries old; starting afresh", fetched
+                    "cached changelog is %d+ entries old; starting afresh", fetched
                 )
                 return None
 
@@ -644,6 +644,6 @@ class ChangelogAuthority:
                         f"{'s' if attempts != 1 else ''} in {self._max_wait:g} s)",
                         permanent=False,
                     ) from exc
-                logger.debug("safe-pip: %s; retrying in %.1f s", exc, min(delay, remaining))
+                logger.debug("%s; retrying in %.1f s", exc, min(delay, remaining))
                 self._sleep(min(delay, remaining))
                 delay = min(delay * 2, 5.0)

@@ -236,7 +236,7 @@ class StateStore:
             key = self._stored_key(path)
             if key is None or _stem(key) != stem:
                 if key is not None:
-                    logger.warning("safe-pip: ignoring misplaced state file %s", path)
+                    logger.warning("ignoring misplaced state file %s", path)
                 continue
             doc, _ = self._read(path, key, "serials" if kind == "serials" else "journal")
             entry = found.setdefault(key, {})
@@ -351,7 +351,7 @@ class StateStore:
                 return
             self._warned.add((path, reason))
         logger.warning(
-            "safe-pip: ignoring unusable state file %s (%s); starting afresh", path, reason
+            "ignoring unusable state file %s (%s); starting afresh", path, reason
         )
 
     def check_usable(self) -> None:
