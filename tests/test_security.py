@@ -65,6 +65,9 @@ def test_proxy_is_loopback_only_and_needs_the_token(origin: Origin, tmp_path: Pa
             direct = requests.get(f"http://127.0.0.1:{port}{path}", timeout=30)
             assert direct.status_code == 404, path
             assert b"alpha" not in direct.content
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.sendall(b"GET /\xc3\xa9t/i/0/alpha/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert raw.recv(64).startswith(b"HTTP/1.1 404 ")  # a stray byte: still a 404
         # Bound to 127.0.0.1 alone: another loopback address (or any other) finds nothing.
         with pytest.raises(OSError), socket.create_connection(("127.0.0.2", port), timeout=5):
             pass

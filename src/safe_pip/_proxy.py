@@ -123,7 +123,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parts = path.split("/")
         if server.token:
             # "", token, kind, ...
-            if len(parts) < 3 or not secrets.compare_digest(parts[1], server.token):
+            # Compared as bytes: compare_digest raises on non-ASCII text, which would leave a
+            # request with a stray byte in its path unanswered instead of a 404.
+            given = parts[1].encode("utf-8", "surrogateescape") if len(parts) >= 3 else b""
+            if not secrets.compare_digest(given, server.token.encode()):
                 self._plain(404, "not found\n")
                 return
             prefix, rest = f"/{parts[1]}", parts[2:]
