@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_install import installed, safe_pip, warm
 
 from safe_pip.testing import CDN, Origin
-
-from test_install import installed, safe_pip, warm
 
 
 @pytest.fixture
