@@ -213,9 +213,16 @@ def test_lock_ahead_of_the_view_is_refused(origin: Origin, tmp_path: Path) -> No
             "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t"),
             "-r", "pylock.toml", cwd=tmp_path, env={"SAFE_PIP_STATE_DIR": str(tmp_path / "b")},
         )
+        # safe-pip check of the same lock on machine B: refused too, not "missing"
+        check = safe_pip(
+            "check", "--index-url", cdn.simple_url, "pylock.toml",
+            cwd=tmp_path, env={"SAFE_PIP_STATE_DIR": str(tmp_path / "c")},
+        )
     assert proc.returncode == 75, proc.stderr
     assert "refused beta" in proc.stderr and "ROLLBACK" in proc.stderr
     assert installed(tmp_path / "t") == {}
+    assert check.returncode == 75, check.stderr
+    assert "refused beta" in check.stderr and "ROLLBACK" in check.stderr
 
 
 def test_changelog_behind_the_lock_is_refused(cdn: CDN, origin: Origin, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ bytes are fetched through the guard and hashed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +37,7 @@ from safe_pip._findings import CheckResult, Finding, Kind
 from safe_pip._formats import Format
 from safe_pip._guard import Guard, IndexEntry, Refused
 from safe_pip._http import strip_credentials
+from safe_pip._lockstate import as_of_of_locks, enforce_locks, lock_inputs
 from safe_pip._pages import DistFile, ProjectPage
 from safe_pip._pins import LockedFile, Pin, pins_from_requirements, same_version
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
@@ -125,6 +127,11 @@ def main(args: list[str], options: GuardOptions) -> int:
     if not needs_configured and len(lock_urls) == 1:
         # Only one lock's index is asked: it is the main index (--changelog, --origin).
         main_url, extras, no_index = lock_urls[0], (), False
+    # A lock made by ``safe-pip lock`` carries the serials it was proven against (and its
+    # --as-of point): a view older than those is refused, on any machine (issue 4).
+    locks = lock_inputs([path for path in ns.files if is_pylock(path)])
+    if locks and options.as_of is None:
+        options = dataclasses.replace(options, as_of=as_of_of_locks(locks))
     setup = GuardSetup(options, transport_of(settings), say=say)
     indexes: list[IndexEntry] = []
     if needs_configured and not no_index:
@@ -142,7 +149,9 @@ def main(args: list[str], options: GuardOptions) -> int:
     )
     setup.guard.start_authorities()
     try:
-        result = checker.run(pins, list(ns.files))
+        result = (
+            checker.run(pins, list(ns.files)) if enforce_locks(setup.guard, locks) else None
+        )
     finally:
         setup.remember(say)
         if options.report:
