@@ -88,6 +88,22 @@ def test_bad_requirements_file(
     assert_one_line_error(proc, target, *words)
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"", ("pylock.toml", "empty requirements file")),
+     (b'lock-version = "1.0"\n[[packages]\nname=', ("pylock.toml", "not TOML", "line 2")),
+     (bytes(range(128, 256)) * 4, ("pylock.toml", "not UTF-8"))],
+    ids=["empty", "malformed", "binary"],
+)  # fmt: skip
+def test_bad_lock_file(
+    origin: Origin, tmp_path: Path, content: bytes, words: tuple[str, ...]
+) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_bytes(content)
+    proc, target = install_from(origin, tmp_path, "-r", str(lock))
+    assert_one_line_error(proc, target, *words)
+
+
 def test_a_comment_only_file_is_pips_business(origin: Origin, tmp_path: Path) -> None:
     reqs = tmp_path / "reqs.txt"
     reqs.write_text("# nothing needed here yet\n")

@@ -229,8 +229,8 @@ def _pip_command(
         line for path, constraint in req_files
         for line in read_requirements(path, constraint=constraint)
     ]
-    for path, constraint in req_files:
-        if not constraint and not Path(path).read_bytes().strip():
+    for path in cmd.options.get("--requirement", []):  # pylock.toml files too
+        if Path(path).is_file() and not Path(path).read_bytes().strip():
             # pip installs nothing and says nothing; a truncated file is the likelier story.
             raise InputError(path, "empty requirements file: nothing to install from it")
     in_files = index_options(lines)
