@@ -2,10 +2,13 @@
 
 ``python -m benchmarks.torture [--installs 500] [--seed 0]`` runs a seeded random schedule
 against the simulator: an origin, and a CDN of several edges whose purges arrive after random
-delays or are lost (healed only by the copies' TTL). While a mutator publishes, yanks,
-unyanks and removes releases and whole projects, installs run one project at a time, half with
-plain pip and half through safe-pip, each ``pip install --dry-run --report`` (nothing is
-installed; the report says what pip chose) with ``--no-cache-dir``.
+delays or are lost on one edge or, when the purge job fails, on all (healed only by the
+copies' TTL). While a mutator publishes, yanks, unyanks and removes releases and whole
+projects (mostly after other clients' traffic has filled every copy of the page), installs
+run one project at a time, half with plain pip and half through safe-pip (30% of those with a
+``--max-wait`` shorter than most purge delays, so that refusals happen), each
+``pip install --dry-run --report`` (nothing is installed; the report says what pip chose)
+with ``--no-cache-dir``.
 
 Every install is judged against the origin's own history (a model kept by the mutator, one
 snapshot per journal serial): the versions a fresh view could have given are those of every
@@ -36,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import requests
 from packaging.version import Version
 
 from safe_pip._changelog import is_content_change
@@ -120,10 +124,29 @@ class _World:
         releases[version] = False
         self.model[name] = releases
 
+    def warm(self, name: str, rounds: int = 8) -> None:
+        """Other clients' traffic: every copy (JSON, HTML v1 and text/html, gzip and plain) asked
+        for ``rounds`` times, so that most edges hold every variant before a change."""
+        accepts = (
+            "application/vnd.pypi.simple.v1+json",
+            "application/vnd.pypi.simple.v1+html",
+            "text/html",
+        )
+        for _ in range(rounds):
+            for accept in accepts:
+                for encoding in ("gzip", "identity"):
+                    requests.get(
+                        f"{self.cdn.simple_url}{name}/",
+                        headers={"Accept": accept, "Accept-Encoding": encoding},
+                        timeout=30,
+                    )
+
     def mutate(self, purge_delays: list[float | None]) -> str:
         """One random change at the origin, with these purge delays for its purge."""
         rng = self.rng
         name = rng.choice(self.names)
+        if rng.random() < 0.8:
+            self.warm(name)
         releases = self.model[name]
         live = [v for v, yanked in (releases or {}).items() if not yanked]
         yanked = [v for v, y in (releases or {}).items() if y]
@@ -256,10 +279,12 @@ def _mutator(
     lost: float, max_delay: float, log: Callable[[str], None],
 ) -> None:  # fmt: skip
     while not stop.wait(rng.uniform(0.2 * every, 1.8 * every)):
-        delays = [
+        delays: list[float | None] = [
             None if rng.random() < lost else rng.uniform(0.0, max_delay)
             for _ in range(world.cdn.edges)
         ]
+        if rng.random() < lost / 2:  # the purge job failed: no edge hears of this change
+            delays = [None] * world.cdn.edges
         log(f"mutate: {world.mutate(delays)}")
 
 
@@ -285,6 +310,8 @@ def run_torture(
     edges: int = 3,
     workers: int = 2,
     max_wait: float = 8.0,
+    short_wait: float = 0.5,
+    short_share: float = 0.3,
     mutate_every: float = 1.0,
     lost_purge: float = 0.2,
     max_purge_delay: float = 5.0,
@@ -302,17 +329,20 @@ def run_torture(
               max_purge_delay, log),
         daemon=True,
     )  # fmt: skip
-    plan: list[tuple[int, Tool, str]] = [
-        (n, "safe-pip" if rng.random() < 0.5 else "pip", rng.choice(world.names))
-        for n in range(installs)
-    ]
+    # Some safe-pip runs get a --max-wait shorter than most purge delays, so that refusals
+    # happen and each can be checked against the origin's history.
+    plan: list[tuple[int, Tool, str, float]] = []
+    for n in range(installs):
+        tool: Tool = "safe-pip" if rng.random() < 0.5 else "pip"
+        wait = short_wait if rng.random() < short_share else max_wait
+        plan.append((n, tool, rng.choice(world.names), wait))
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="safe-pip-torture-") as tmp:
         work = Path(tmp)
         mutator.start()
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                jobs = [pool.submit(_install, world, n, t, p, work, max_wait) for n, t, p in plan]
+                jobs = [pool.submit(_install, world, *job[:3], work, job[3]) for job in plan]
                 for job in jobs:
                     out = job.result()
                     totals.installs += 1
@@ -347,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-wait", type=float, default=8.0)
+    parser.add_argument(
+        "--short-wait", type=float, default=0.5, help="the --max-wait of 30%% of safe-pip runs"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the counts and problems as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per event")
     args = parser.parse_args(argv)
@@ -355,7 +388,12 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr, flush=True)
 
     result = run_torture(
-        args.installs, args.seed, workers=args.workers, max_wait=args.max_wait, log=log
+        args.installs,
+        args.seed,
+        workers=args.workers,
+        max_wait=args.max_wait,
+        short_wait=args.short_wait,
+        log=log,
     )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

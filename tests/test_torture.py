@@ -1,7 +1,8 @@
 """The consistency torture run, short and seeded (``python -m benchmarks.torture`` runs 500).
 
-Two tests: the judge can tell a stale view (plain pip behind a lost purge is caught), and a
-short random schedule gives safe-pip no stale install and no wrong refusal.
+Two tests: the judge can tell a stale view (plain pip behind a lost purge is caught) and a
+right refusal, and a short random schedule gives safe-pip no stale install and no wrong
+refusal.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ def test_the_judge_catches_a_stale_view(torture: ModuleType, tmp_path: Path) -> 
             world.mutate([None, None])
         plain = torture._install(world, 0, "pip", name, tmp_path, 5.0)
         assert plain.stale, plain
-        guarded = torture._install(world, 1, "safe-pip", name, tmp_path, 5.0)
+        world.warm(name, rounds=4)  # every copy the guard may ask for is the stale one
+        refused = torture._install(world, 1, "safe-pip", name, tmp_path, 1.0)
+        assert refused.refused and not refused.wrong_refusal, refused  # a right refusal
+        world.cdn.purge_now()  # the lost purge, delivered late
+        guarded = torture._install(world, 2, "safe-pip", name, tmp_path, 5.0)
         assert not guarded.stale and not guarded.refused, guarded
         assert guarded.resolved == world.history[-1][1][name]
     finally:
