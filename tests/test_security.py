@@ -21,8 +21,7 @@ from safe_pip._http import TransportSettings
 from safe_pip._proxy import Proxy
 from safe_pip._setup import GuardOptions, GuardSetup
 from safe_pip._state import StateStore, index_key
-from safe_pip.testing import Origin
-from safe_pip.testing._tls import TestCA, make_test_ca
+from safe_pip.testing import Origin, TestCA, make_test_ca
 
 USER, SECRET = "deploy", "s3cret-Pa55word"
 

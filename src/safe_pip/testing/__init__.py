@@ -15,6 +15,9 @@ safe-pip out, can drive real pip against an index whose CDN serves stale pages o
 - :func:`pip_install` / :class:`PlainPip` run plain pip against them, isolated from the
   caller's pip configuration, ``PIP_*`` variables and cache (:func:`isolated_env`), into a
   ``--target`` directory; :func:`installed` reads what went there.
+- :class:`Faults` (``Origin.faults``, ``CDN.faults``) injects statuses, resets, truncated or
+  hung bodies, malformed pages and serials, and bad files; :func:`make_test_ca` makes a CA
+  and a server certificate for the servers' ``tls=`` mode (needs ``cryptography``).
 
 The pytest plugin ``safe_pip`` (``safe_pip.testing._plugin``, registered through the
 ``pytest11`` entry point) offers them as fixtures: ``stale_origin``, ``stale_cdn`` (with the
@@ -42,20 +45,26 @@ if TYPE_CHECKING:
         page_view,
         pip_install,
     )
+    from ._faults import FaultKind, Faults
     from ._origin import JournalEntry, Origin
+    from ._tls import TestCA, make_test_ca
     from ._wheels import build_wheel, metadata_of
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
     "CDN": "._cdn",
+    "FaultKind": "._faults",
+    "Faults": "._faults",
     "JournalEntry": "._origin",
     "Origin": "._origin",
     "PipRun": "._clients",
     "PlainPip": "._clients",
+    "TestCA": "._tls",
     "build_wheel": "._wheels",
     "fill_cache": "._clients",
     "installed": "._clients",
     "isolated_env": "._clients",
+    "make_test_ca": "._tls",
     "metadata_of": "._wheels",
     "page_view": "._clients",
     "pip_install": "._clients",
@@ -63,14 +72,18 @@ _EXPORTS = {
 
 __all__ = [
     "CDN",
+    "FaultKind",
+    "Faults",
     "JournalEntry",
     "Origin",
     "PipRun",
     "PlainPip",
+    "TestCA",
     "build_wheel",
     "fill_cache",
     "installed",
     "isolated_env",
+    "make_test_ca",
     "metadata_of",
     "page_view",
     "pip_install",
