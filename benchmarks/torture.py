@@ -183,9 +183,10 @@ class _World:
 
     # -- judging refusals --------------------------------------------------------------------
 
-    def content_serials(self, name: str) -> list[int]:
+    def content_changes(self, name: str) -> list[tuple[int, str]]:
+        """(serial, action) of every content-changing journal entry of ``name``."""
         return [
-            e.serial
+            (e.serial, e.action)
             for e in self.origin.journal
             if e.name.lower().replace("_", "-") == name and is_content_change(e.action)
         ]
@@ -266,10 +267,16 @@ def _judge_refusal(world: _World, guard_report: Path, stderr: str) -> tuple[bool
             if live:
                 return True, f"{line}: the file is served: {refusal['reason']}"
             continue
-        changes = world.content_serials(project)
-        if seen is None or required is None:
+        changes = world.content_changes(project)
+        if required is None:
             return True, f"{line}: {refusal['reason']}"
-        if not any(seen < serial <= required for serial in changes):
+        if seen is None:
+            # A cached 404: right only if the project existed as of the serial required.
+            before = [action for serial, action in changes if serial <= required]
+            if not before or before[-1] == "remove project":
+                return True, f"{line}: the project did not exist: {refusal['reason']}"
+            continue
+        if not any(seen < serial <= required for serial, _ in changes):
             return True, f"{line}: no content change in between"
     return False, "; ".join(f"{r['verdict']} {r['project']}" for r in refusals)
 

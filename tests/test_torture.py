@@ -66,3 +66,32 @@ def test_short_seeded_torture_run(torture: ModuleType, state_dir: Path) -> None:
     assert result["mutations"] > 0
     assert result["guarded_stale"] == 0, result["problems"]
     assert result["wrong_refusals"] == 0, result["problems"]
+
+
+def test_the_refusal_judge(torture: ModuleType, tmp_path: Path) -> None:
+    world = torture._World(random.Random(0), projects=1, edges=1, ttl=None)
+    try:
+        name = world.names[0]
+        first = world.origin.project_serial(name)
+        gone = world.origin.remove_project(name)
+        back = world.origin.publish(name, "9.0")
+
+        def wrong(
+            seen: int | None, required: int | None, verdict: str = "STALE", what: str = name
+        ) -> bool:
+            refusal = {"project": what, "seen": seen, "required": required,
+                       "verdict": verdict, "reason": "test"}  # fmt: skip
+            (tmp_path / "g.json").write_text(torture.json.dumps({"refusals": [refusal]}))
+            return bool(torture._judge_refusal(world, tmp_path / "g.json", "")[0])
+
+        assert not wrong(first, back)  # a content change between: the view was stale
+        assert wrong(back, back)  # nothing newer than what was seen
+        assert not wrong(None, back)  # a cached 404 of a project that exists again
+        assert wrong(None, gone)  # a 404 of a removed project is the truth
+        assert wrong(None, None)
+        live = f"{name.replace('-', '_')}-9.0-py3-none-any.whl"
+        assert live in world.origin._files
+        assert wrong(None, None, "FILE", live)  # the file host serves it: a wrong refusal
+        assert not wrong(None, None, "FILE", live.replace("9.0", "1.0"))  # removed: right
+    finally:
+        world.close()
