@@ -91,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="one run per row, small sizes")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.json and the PNG go")
-    parser.add_argument("--only", nargs="*", metavar="ROW", help="run only these rows")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        metavar="ROW",
+        choices=list(_plan(False)),
+        help=f"run only these rows (no curve): {', '.join(_plan(False))}",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the overhead curve")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
