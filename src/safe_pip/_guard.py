@@ -413,6 +413,9 @@ class Guard:
         with self._lock:
             self.records.append(record)
         evidence = self._evidence(entry, project)
+        # --max-wait counts from the first fetch, so a hanging index (each read bounded by
+        # pip's --timeout) cannot stretch the wait by a whole round of copies.
+        first_fetch = self.clock()
         deadline: float | None = None
         backoff = self.first_backoff
         last_report = 0.0
@@ -451,7 +454,7 @@ class Guard:
                 self._refuse(entry, project, record, rollback, started)
             now = self.clock()
             if deadline is None:
-                deadline = now + self.max_wait
+                deadline = first_fetch + self.max_wait
             if now >= deadline:
                 self._refuse(entry, project, record, problem, started)
             if now - last_report >= PROGRESS_EVERY:
