@@ -11,36 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _guarded import installed, safe_pip
 
 from safe_pip.testing import CDN, Origin, build_wheel
 
-
-def safe_pip(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "safe_pip", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def installed(target: Path) -> dict[str, str]:
-    """Distributions in a --target directory: name -> version."""
-    found: dict[str, str] = {}
-    if not target.exists():
-        return found
-    for child in target.iterdir():
-        if child.name.endswith(".dist-info"):
-            name, version = child.name[: -len(".dist-info")].rsplit("-", 1)
-            found[name] = version
-    return found
+__all__ = ["installed", "safe_pip", "warm"]  # shared with other test modules
 
 
 def pip_target(tmp_path: Path) -> Path:
