@@ -147,20 +147,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self._plain(404, "not found\n")
         except NotFound:
-            self._plain(404, "not found\n")
             self._answered(kind, name, 404, started)
+            self._plain(404, "not found\n")
         except Refused as exc:
             if server.on_refused == "503":
-                self._plain(503, f"safe-pip {exc.refusal}\n", retry_after=True)
                 self._answered(kind, name, 503, started, exc.refusal)
+                self._plain(503, f"safe-pip {exc.refusal}\n", retry_after=True)
                 return
             # Never answer: pip would read an error as "no candidates here" and carry on with
             # other sources (DESIGN.md). The runner ends pip; this request dies with it.
             server.guard.closing.wait()
             self.close_connection = True
         except Closing:
-            self._plain(503, "safe-pip is shutting down; try again\n", retry_after=True)
             self._answered(kind, name, 503, started)
+            self._plain(503, "safe-pip is shutting down; try again\n", retry_after=True)
 
     def _page(self, number: int, project: str, base: str, no_slash: bool) -> None:
         if not project:
@@ -172,10 +172,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         served = self.server.guard.page(number, normal, self.headers.get("Accept", ""))
-        self._send(200, served.content_type, served.body)
+        # Logged before the answer goes out: a client that has its answer can rely on the line
+        # being written (a server stopped right after would otherwise lose the last lines).
         if self.server.on_answer is not None:
             ms = (time.perf_counter() - started) * 1000
             self.server.on_answer(Answered("page", normal, 200, served.record, None, ms))
+        self._send(200, served.content_type, served.body)
 
     def _file(self, file_id: int, name: str) -> None:
         started = time.perf_counter()

@@ -183,9 +183,14 @@ def _n(value: int | None) -> str:
     return "none" if value is None else str(value)
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 def _stderr_line(line: str) -> None:
-    sys.stderr.write(f"safe-pip serve: {line}\n")
-    sys.stderr.flush()
+    # Handler threads log at once; one lock keeps each line whole.
+    with _STDERR_LOCK:
+        sys.stderr.write(f"safe-pip serve: {line}\n")
+        sys.stderr.flush()
 
 
 def main(args: list[str], options: GuardOptions) -> int:
