@@ -131,8 +131,9 @@ def test_32_clients_get_correct_verdicts(origin: Origin, state_dir: Path) -> Non
         else:
             assert status == 404
     answers = [line for line in served.lines if re.match(r"safe-pip serve: [\w-]+: \d{3} ", line)]
-    assert len(answers) == len(results)  # one line per request
     logged = Counter(line.split(": ")[1] for line in answers)
+    others = [line for line in served.lines if line not in answers]
+    assert len(answers) == len(results), (logged, others)  # one line per request
     assert logged["stuck"] == 64 and logged["fresh-0"] == 64
     stuck = next(line for line in answers if ": stuck: 503" in line)
     assert "REFUSED (STALE)" in stuck and "ms" in stuck

@@ -44,8 +44,15 @@ from safe_pip._state import StateStore
 PIP_TIMEOUT_MARGIN = 60.0
 
 
+_SAY_LOCK = threading.Lock()
+
+
 def say(line: str) -> None:
-    print(f"safe-pip: {line}", file=sys.stderr, flush=True)
+    """One line on stderr, whole: guard threads speak at once (print writes the text and the
+    newline separately, so two threads' lines could run together)."""
+    with _SAY_LOCK:
+        sys.stderr.write(f"safe-pip: {line}\n")
+        sys.stderr.flush()
 
 
 class _PipProcess:

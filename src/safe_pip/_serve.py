@@ -34,7 +34,7 @@ from safe_pip._errors import UsageError
 from safe_pip._guard import IndexEntry
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Answered, Proxy, closing_sleep
-from safe_pip._runner import say
+from safe_pip._runner import _SAY_LOCK, say
 from safe_pip._setup import GuardOptions, GuardSetup, transport_of
 
 #: Seconds a verdict is reused by default (see the module docstring).
@@ -183,12 +183,9 @@ def _n(value: int | None) -> str:
     return "none" if value is None else str(value)
 
 
-_STDERR_LOCK = threading.Lock()
-
-
 def _stderr_line(line: str) -> None:
-    # Handler threads log at once; one lock keeps each line whole.
-    with _STDERR_LOCK:
+    # Handler threads log at once; the same lock as ``say`` keeps each line whole.
+    with _SAY_LOCK:
         sys.stderr.write(f"safe-pip serve: {line}\n")
         sys.stderr.flush()
 
