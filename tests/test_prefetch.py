@@ -91,7 +91,10 @@ def test_install_succeeds_when_only_an_unasked_page_is_stale(
     doc = json.loads(report.read_text())
     assert doc["refusals"] == []
     pages = {p["project"]: p for p in doc["pages"]}
-    assert pages["gamma"]["prefetched"] and pages["gamma"]["verdict"].startswith("REFUSED")
+    # gamma's prefetch was refused, or still waiting out its stale copy when pip finished
+    # (the run never waits for prefetches): either way never used and never told.
+    gamma = pages["gamma"]["verdict"]
+    assert pages["gamma"]["prefetched"] and (gamma == "" or gamma.startswith("REFUSED")), gamma
     assert pages["beta"]["verdict"] == "FRESH"
     assert sorted(os.listdir(tmp_path / "t")) == [
         "alpha", "alpha-1.0.dist-info", "beta", "beta-1.0.dist-info"
