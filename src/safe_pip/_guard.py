@@ -838,7 +838,10 @@ class Guard:
     def report(self) -> dict[str, object]:
         with self._lock:
             return {
-                "pages": [asdict(r) for r in self.records],
+                # A prefetch still under way when the run ended has no verdict yet.
+                "pages": [
+                    {**asdict(r), "verdict": r.verdict or "UNFINISHED"} for r in self.records
+                ],
                 "authority_calls": list(self.authority_calls),
                 "refusals": [asdict(r) for r in self.refusals],
             }
