@@ -94,7 +94,8 @@ def test_install_succeeds_when_only_an_unasked_page_is_stale(
     # gamma's prefetch was refused, or still waiting out its stale copy when pip finished
     # (the run never waits for prefetches): either way never used and never told.
     gamma = pages["gamma"]["verdict"]
-    assert pages["gamma"]["prefetched"] and (gamma == "UNFINISHED" or gamma.startswith("REFUSED")), gamma
+    assert pages["gamma"]["prefetched"], pages["gamma"]
+    assert gamma == "UNFINISHED" or gamma.startswith("REFUSED"), gamma
     assert pages["beta"]["verdict"] == "FRESH"
     assert sorted(os.listdir(tmp_path / "t")) == [
         "alpha", "alpha-1.0.dist-info", "beta", "beta-1.0.dist-info"
