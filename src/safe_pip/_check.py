@@ -40,7 +40,7 @@ from safe_pip._http import strip_credentials
 from safe_pip._lockstate import as_of_of_locks, enforce_locks, lock_inputs
 from safe_pip._pages import DistFile, ProjectPage
 from safe_pip._pins import LockedFile, Pin, pins_from_requirements, same_version
-from safe_pip._pipcmd import parse_pip_args, resolve_settings
+from safe_pip._pipcmd import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip._pylock import is_pylock, read_pylock
 from safe_pip._reqfile import ReqLine, index_options, read_requirements
 from safe_pip._runner import _write_report, say
@@ -115,13 +115,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     # Malformed input is reported (exit 2) before pip's configuration is even read.
     settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
     in_files = index_options(req_lines)
-    no_index = settings.no_index or in_files.no_index
-    main_url = in_files.index_url or settings.index_url
-    extras = (
-        in_files.extra_index_urls
-        if in_files.index_url
-        else (*settings.extra_index_urls, *in_files.extra_index_urls)
-    )
+    main_url, extras, no_index = indexes_in_effect(settings, in_files)
     lock_urls = list(dict.fromkeys(pin.index for pin in pins if pin.index))
     needs_configured = any(pin.version and pin.index is None for pin in pins)
     if not needs_configured and len(lock_urls) == 1:

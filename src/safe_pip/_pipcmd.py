@@ -13,8 +13,12 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from safe_pip._errors import UsageError
+
+if TYPE_CHECKING:
+    from safe_pip._reqfile import IndexOptions
 
 #: The pip commands safe-pip guards.
 GUARDED_COMMANDS = ("install", "download", "wheel", "lock")
@@ -293,4 +297,23 @@ def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
         trusted_hosts=tuple(
             config_list(config, command, "trusted-host") + cmd.options.get("--trusted-host", [])
         ),
+    )
+
+
+def indexes_in_effect(
+    settings: PipSettings, in_files: IndexOptions
+) -> tuple[str, tuple[str, ...], bool]:
+    """pip's main index, extra indexes and ``--no-index`` once requirements files are read.
+
+    An ``--index-url`` line replaces pip's whole index list (its extras included); extra
+    index lines are added to it; ``--no-index`` anywhere drops them all (pip's
+    ``handle_option_line``).
+    """
+    no_index = settings.no_index or in_files.no_index
+    if in_files.index_url:
+        return in_files.index_url, in_files.extra_index_urls, no_index
+    return (
+        settings.index_url,
+        (*settings.extra_index_urls, *in_files.extra_index_urls),
+        no_index,
     )

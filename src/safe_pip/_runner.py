@@ -31,7 +31,13 @@ from safe_pip._lockstate import (
     lock_inputs,
     record_lock,
 )
-from safe_pip._pipcmd import PipCommand, PipSettings, parse_pip_args, resolve_settings
+from safe_pip._pipcmd import (
+    PipCommand,
+    PipSettings,
+    indexes_in_effect,
+    parse_pip_args,
+    resolve_settings,
+)
 from safe_pip._prefetch import Prefetcher, start_prefetch
 from safe_pip._proxy import Proxy
 from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
@@ -241,15 +247,13 @@ def _pip_command(
             # pip installs nothing and says nothing; a truncated file is the likelier story.
             raise InputError(path, "empty requirements file: nothing to install from it")
     in_files = index_options(lines)
-    no_index = settings.no_index or in_files.no_index
-    main_url = in_files.index_url or settings.index_url
-    proxied_main, proxied_extras = main_url, list(settings.extra_index_urls)
+    main_url, _extras, no_index = indexes_in_effect(settings, in_files)
+    # pip is handed the configured extras; the files' own index lines reach it rewritten.
+    configured = [] if in_files.index_url else list(settings.extra_index_urls)
+    proxied_main, proxied_extras = main_url, configured
     if not no_index:
         proxied_main = guarded(main_url, main=True)
-        if in_files.index_url is None:
-            proxied_extras = [guarded(u) for u in settings.extra_index_urls]
-        else:
-            proxied_extras = []
+        proxied_extras = [guarded(u) for u in configured]
 
     def rewrite(url: str) -> str:
         return guarded(url, main=url == main_url) if not no_index else url
