@@ -18,6 +18,16 @@ from safe_pip.testing import CDN, Origin, build_wheel
 __all__ = ["installed", "safe_pip", "warm"]  # shared with other test modules
 
 
+def older_in_find_links(tmp_path: Path, project: str, version: str) -> Path:
+    """A --find-links folder offering an older release: what pip falls back to when a page
+    fails, and what a refusal must never let it take."""
+    links = tmp_path / "links"
+    links.mkdir()
+    name, data = build_wheel(project, version)
+    (links / name).write_bytes(data)
+    return links
+
+
 def pip_target(tmp_path: Path) -> Path:
     return tmp_path / "target"
 
@@ -93,10 +103,7 @@ def test_stale_forever_refuses_and_installs_nothing(
     origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
     origin.publish("alpha", "1.0")
-    links = tmp_path / "links"
-    links.mkdir()
-    name, data = build_wheel("alpha", "0.9")
-    (links / name).write_bytes(data)
+    links = older_in_find_links(tmp_path, "alpha", "0.9")
     with Origin() as other, CDN(origin, edges=1, purge_delays=[None]) as cdn:
         other.publish("alpha", "0.8")
         warm(cdn, "alpha")
@@ -256,10 +263,7 @@ def test_sigterm_during_a_wait_ends_pip_and_installs_nothing(
     import signal
 
     origin.publish("alpha", "1.0")
-    links = tmp_path / "links"
-    links.mkdir()
-    name, data = build_wheel("alpha", "0.9")
-    (links / name).write_bytes(data)
+    links = older_in_find_links(tmp_path, "alpha", "0.9")
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
         warm(cdn, "alpha")
         origin.publish("alpha", "2.0")
