@@ -1,21 +1,20 @@
 """Reading a pip command line and pip's configuration the way pip itself would.
 
-safe-pip never imports pip for its internals; it asks pip (``pip config list``) for the merged
-configuration and applies pip's precedence: command line, then ``PIP_*`` variables, then the
-command's own section, then ``[global]`` (pip's ``ConfigOptionParser``).
+pip's merged configuration comes from :mod:`safe_pip._pipconfig`; this module applies pip's
+precedence to it: command line, then ``PIP_*`` variables, then the command's own section, then
+``[global]`` (pip's ``ConfigOptionParser``).
 """
 
 from __future__ import annotations
 
-import ast
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from safe_pip._errors import UsageError
+from safe_pip._pipconfig import pip_config
 
 if TYPE_CHECKING:
     from safe_pip._reqfile import IndexOptions
@@ -143,65 +142,6 @@ def parse_pip_args(command: str, args: Sequence[str]) -> PipCommand:
         else:
             tokens.append(Token(arg, None, raw))
     return PipCommand(command, tokens, options)
-
-
-def pip_config(python: str | None, env: Mapping[str, str]) -> dict[str, str]:
-    """pip's merged configuration (files and ``PIP_*`` variables), from ``pip config list``.
-
-    When pip will run under this interpreter with this process's environment, the same pip is
-    asked in-process, as ``pip config list`` would: a subprocess costs ~0.35 s before pip can
-    even start, a third of what safe-pip added to a small install (issue 7).
-    """
-    if python is None and dict(env) == dict(os.environ):
-        loaded = _pip_config_in_process()
-        if loaded is not None:
-            return loaded
-    cmd = [sys.executable, "-m", "pip"]
-    if python:
-        cmd += ["--python", python]
-    cmd += ["config", "list"]
-    try:
-        proc = subprocess.run(
-            cmd, env=dict(env), capture_output=True, text=True, timeout=120, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"cannot read pip's configuration ({' '.join(cmd)}): {exc}") from exc
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UsageError(f"cannot read pip's configuration: pip config list: {last}")
-    config: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        key, sep, raw = line.partition("=")
-        if not sep:
-            continue
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        config[key.strip()] = str(value)
-    return config
-
-
-def _pip_config_in_process() -> dict[str, str] | None:
-    """``pip config list`` without a subprocess (None: this pip's internals moved)."""
-    try:
-        from pip._internal.configuration import Configuration
-        from pip._internal.exceptions import ConfigurationError
-    except ImportError:
-        return None
-    try:
-        configuration = Configuration(isolated=False)
-        configuration.load()
-        config: dict[str, str] = {}
-        # Exactly as ``pip config list`` prints (and so as the subprocess path reads): per
-        # source in sorted order, the later line for a key winning. Older pips give flat pairs.
-        for key, value in sorted(configuration.items()):
-            pairs = sorted(value.items()) if isinstance(value, dict) else [(key, value)]
-            for name, item in pairs:
-                config[str(name)] = str(item)
-        return config
-    except ConfigurationError as exc:
-        raise UsageError(f"cannot read pip's configuration: {exc}") from exc
 
 
 _ALIASES = {"timeout": ("timeout", "default-timeout"), "index-url": ("index-url", "i")}
