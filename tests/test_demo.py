@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from safe_pip import _demo
-from safe_pip._setup import GuardOptions
+from safe_pip._options import GuardOptions
 from safe_pip.testing import PipRun
 
 

@@ -15,8 +15,9 @@ from packaging.requirements import Requirement
 
 from safe_pip._guard import Refused
 from safe_pip._http import TransportSettings
+from safe_pip._options import GuardOptions
 from safe_pip._prefetch import Prefetcher, best_candidate, requires_dist
-from safe_pip._setup import GuardOptions, GuardSetup
+from safe_pip._setup import GuardSetup
 from safe_pip._state import StateStore
 from safe_pip.testing import CDN, Origin
 

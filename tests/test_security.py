@@ -18,8 +18,9 @@ import requests
 from _guarded import installed, refusal_lines, safe_pip, tree
 
 from safe_pip._http import TransportSettings
+from safe_pip._options import GuardOptions
 from safe_pip._proxy import Proxy
-from safe_pip._setup import GuardOptions, GuardSetup
+from safe_pip._setup import GuardSetup
 from safe_pip._state import StateStore, index_key
 from safe_pip.testing import Origin, TestCA, make_test_ca
 

@@ -36,15 +36,16 @@ from safe_pip._errors import ExitCode, UsageError
 from safe_pip._findings import CheckResult, Finding, Kind
 from safe_pip._formats import Format
 from safe_pip._guard import Guard, IndexEntry, Refused
-from safe_pip._http import strip_credentials
 from safe_pip._lockstate import as_of_of_locks, enforce_locks, lock_inputs
+from safe_pip._options import GuardOptions
 from safe_pip._pages import DistFile, ProjectPage
 from safe_pip._pins import LockedFile, Pin, pins_from_requirements, same_version
 from safe_pip._pipcmd import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip._pylock import is_pylock, read_pylock
 from safe_pip._reqfile import ReqLine, index_options, read_requirements
 from safe_pip._runner import _write_report, say
-from safe_pip._setup import GuardOptions, GuardSetup, same_index, transport_of
+from safe_pip._setup import GuardSetup, same_index, transport_of
+from safe_pip._urls import strip_credentials
 
 #: Page and file fetches in flight at once (the session's connection pool holds as many).
 WORKERS = 16

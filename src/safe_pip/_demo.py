@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from safe_pip._errors import ExitCode, UsageError
-from safe_pip._setup import GuardOptions
+from safe_pip._options import GuardOptions
 
 if TYPE_CHECKING:
     from safe_pip.testing import CDN, PipRun

@@ -21,13 +21,7 @@ from packaging.utils import canonicalize_name
 
 from safe_pip._changelog import ChangelogAuthority, JournalSummary
 from safe_pip._errors import AuthorityError, MalformedPage
-from safe_pip._http import (
-    TransportSettings,
-    credentials_of,
-    netloc_of,
-    redact,
-    strip_credentials,
-)
+from safe_pip._http import TransportSettings
 from safe_pip._pages import (
     HTML_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -38,6 +32,7 @@ from safe_pip._pages import (
     render_html,
     render_json,
 )
+from safe_pip._urls import credentials_of, netloc_of, redact, strip_credentials
 from safe_pip._verdict import Evidence, Judgement, Verdict, judge, judge_missing
 
 logger = logging.getLogger("safe_pip")

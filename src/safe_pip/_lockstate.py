@@ -32,25 +32,39 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import canonicalize_name
-
-from safe_pip._asof import AsOf, parse_as_of
 from safe_pip._errors import InputError, UsageError
-from safe_pip._http import strip_credentials
+from safe_pip._urls import strip_credentials
 
 if TYPE_CHECKING:
+    from safe_pip._asof import AsOf
     from safe_pip._guard import Guard
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+
+def _canonical(name: str) -> str:
+    # packaging (and tomllib, datetime) are imported where used: the runner reads this module
+    # before pip starts, and most runs have no lock to read (issue 7).
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _TomlError(str(exc)) from None
+
+
+class _TomlError(ValueError):
+    """Text that is not TOML (tomllib's error, which needs tomllib imported to catch)."""
 
 __all__ = [
     "LockState",
@@ -123,8 +137,8 @@ def _load(path: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8: {exc.reason}") from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return _toml_loads(text)
+    except _TomlError as exc:
         raise InputError(path, f"not TOML: {exc}") from None
 
 
@@ -148,12 +162,16 @@ def read_lock_state(path: str) -> LockState | None:
         raise bad(f"format {table.get('format')!r} is not one this safe-pip reads ({FORMAT})")
     as_of: AsOf | None = None
     raw = table.get("as-of")
+    from datetime import datetime
+
     if isinstance(raw, datetime):  # a TOML datetime, if someone wrote one by hand
         raw = raw.isoformat()
     if raw is not None:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise bad(f"as-of must be a serial or an ISO 8601 string, not {raw!r}")
         try:
+            from safe_pip._asof import parse_as_of  # only for a lock made --as-of
+
             as_of = parse_as_of(str(raw), f"{path}: {where} as-of")
         except UsageError as exc:
             raise InputError(path, str(exc).split(": ", 1)[-1]) from None
@@ -171,7 +189,7 @@ def read_lock_state(path: str) -> LockState | None:
         for name, value in projects.items():
             if not _serial(value):
                 raise bad(f"indexes[{number}].projects.{name} is not a serial: {value!r}")
-            key = canonicalize_name(name)
+            key = _canonical(name)
             clean[key] = max(value, clean.get(key, value))
         indexes.append(LockedIndex(strip_credentials(item["url"]), serial, clean))
     return LockState(tuple(indexes), as_of)
@@ -187,7 +205,7 @@ def locked_projects(path: str) -> set[str]:
     if not isinstance(packages, list):
         raise InputError(path, "packages is not an array of tables")
     return {
-        canonicalize_name(p["name"])
+        _canonical(p["name"])
         for p in packages
         if isinstance(p, dict) and isinstance(p.get("name"), str)
     }
@@ -263,8 +281,8 @@ def write_lock_state(path: str, state: LockState) -> None:
     body = _without_our_table(original).rstrip("\n")
     text = body + "\n\n" + render_lock_table(state)
     try:
-        parsed = tomllib.loads(text)  # fails if the table collides with the lock's own content
-    except tomllib.TOMLDecodeError as exc:
+        parsed = _toml_loads(text)  # fails if the table collides with the lock's own content
+    except _TomlError as exc:
         raise UsageError(f"{path}: could not add [tool.{TOOL}] to the lock: {exc}") from None
     if parsed.get("tool", {}).get(TOOL, {}).get("format") != FORMAT:
         raise UsageError(f"{path}: could not add [tool.{TOOL}] to the lock")
@@ -290,7 +308,7 @@ def lock_state(
     for url, serial, seen in indexes:
         projects: dict[str, int] = {}
         for name, serial in seen.items():
-            key = canonicalize_name(name)
+            key = _canonical(name)
             if key in locked:
                 projects[key] = max(serial, projects.get(key, serial))
         if projects or serial is not None:
@@ -353,6 +371,8 @@ def enforce_lock(guard: Guard, path: str, state: LockState, *, workers: int = 8)
             )
     if not jobs:
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safe-pip-lock") as pool:
         for future in [pool.submit(guard.verified, entry, name) for entry, name in jobs]:
             future.result()  # re-raises Refused

@@ -44,13 +44,14 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from packaging.markers import InvalidMarker, Marker
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Literal
 
 from safe_pip._errors import InputError
+
+if TYPE_CHECKING:
+    # packaging's parsers are imported where used: the runner reads requirements files before
+    # pip starts, and a command line without them need not wait for packaging (issue 7).
+    from packaging.requirements import Requirement
 
 __all__ = [
     "IndexOptions",
@@ -546,6 +547,9 @@ def _classify(spec: str, path: str, line: int) -> tuple[ReqKind, Requirement | N
     file system (an existing directory named like a path); we cannot know pip's working
     directory here, so a path-looking string that is not valid PEP 508 counts as a path.
     """
+    from packaging.markers import InvalidMarker, Marker
+    from packaging.requirements import InvalidRequirement, Requirement
+
     marker_sep = "; " if _is_url(spec) else ";"
     name, sep, marker_text = spec.partition(marker_sep)
     marker_text = marker_text.strip()
@@ -671,6 +675,8 @@ def requirement_names(lines: Iterable[ReqLine], *, include_constraints: bool = F
     because a constraints file often pins far more than is installed. Markers are not
     evaluated (the target environment may not be this one), so the list can be a superset.
     """
+    from packaging.utils import canonicalize_name
+
     seen: dict[str, None] = {}
     for line in lines:
         if line.kind != "requirement" or line.requirement is None:

@@ -22,10 +22,11 @@ from typing import NoReturn
 
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._guard import Guard, Refusal
+from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
 from safe_pip._runner import PIP_TIMEOUT_MARGIN, _PipProcess, _write_report, say
-from safe_pip._setup import GuardOptions, GuardSetup, transport_of
+from safe_pip._setup import GuardSetup, transport_of
 from safe_pip._state import StateStore
 
 #: Files larger than this are not searched for the guard's URL after the command.

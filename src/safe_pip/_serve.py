@@ -32,10 +32,11 @@ from typing import NoReturn
 from safe_pip._changelog import ChangelogAuthority, ChangelogClient
 from safe_pip._errors import UsageError
 from safe_pip._guard import IndexEntry
+from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Answered, Proxy, closing_sleep
 from safe_pip._runner import _SAY_LOCK, say
-from safe_pip._setup import GuardOptions, GuardSetup, transport_of
+from safe_pip._setup import GuardSetup, transport_of
 
 #: Seconds a verdict is reused by default (see the module docstring).
 DEFAULT_RECHECK = 5.0

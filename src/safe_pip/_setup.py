@@ -7,27 +7,15 @@ command judges pages the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from safe_pip._asof import AsOf
 from safe_pip._asofview import AsOfView
 from safe_pip._changelog import CallRecord, ChangelogAuthority, ChangelogClient
 from safe_pip._guard import Guard, IndexEntry, Refusal
-from safe_pip._http import TransportSettings, make_session, strip_credentials
+from safe_pip._http import TransportSettings, make_session
+from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import PipSettings, default_changelog_url, default_index_url
 from safe_pip._state import StateStore
-
-
-@dataclass(frozen=True)
-class GuardOptions:
-    """The guard options (command line, else ``SAFE_PIP_*`` variables)."""
-
-    changelog: str | None = None
-    origin: str | None = None
-    max_wait: float = 120.0
-    strict: bool = False
-    report: str | None = None
-    as_of: AsOf | None = None  # --as-of: serve every page as it stood at this point
+from safe_pip._urls import strip_credentials
 
 
 def transport_of(settings: PipSettings) -> TransportSettings:

@@ -32,20 +32,22 @@ import logging
 import os
 import posixpath
 import re
-import secrets
 import stat
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from packaging.utils import canonicalize_name
 
-from ._changelog import JournalSummary
 from ._errors import StateError
+
+if TYPE_CHECKING:
+    # Imported where used: the runner reads this store before pip starts, and the changelog
+    # module brings in requests and xmlrpc (about 0.2 s, issue 7).
+    from ._changelog import JournalSummary
 
 __all__ = ["STATE_DIR_ENV", "IndexState", "StateStore", "index_key"]
 
@@ -63,6 +65,13 @@ _DATA_FILE = re.compile(r"(?P<stem>.+-[0-9a-f]{16})\.(?P<kind>serials|journal)\.
 
 _Kind = Literal["serials", "journal"]
 _Status = Literal["missing", "ok", "corrupt"]
+
+
+def _canonical(name: str) -> str:
+    # packaging is imported where used: the runner makes a store before pip starts (issue 7).
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
 
 
 def index_key(index_url: str) -> str:
@@ -158,7 +167,7 @@ class StateStore:
         for name, serial in serials.items():
             if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
                 raise ValueError(f"serial for {name!r} must be a non-negative int: {serial!r}")
-            norm = canonicalize_name(name)
+            norm = _canonical(name)
             incoming[norm] = max(serial, incoming.get(norm, serial))
         key = index_key(index_url)
         path = self._path(key, "serials")
@@ -180,6 +189,8 @@ class StateStore:
         """The cached changelog summary for this index, or None (none, or unusable)."""
         key = index_key(index_url)
         summary, _ = self._read(self._path(key, "journal"), key, "journal")
+        from ._changelog import JournalSummary
+
         return summary if isinstance(summary, JournalSummary) else None
 
     def save_journal(self, index_url: str, summary: JournalSummary) -> None:
@@ -329,6 +340,8 @@ class StateStore:
             if doc.get("index") != key:
                 raise ValueError(f"it belongs to another index ({doc.get('index')!r:.100})")
             if kind == "journal":
+                from ._changelog import JournalSummary
+
                 return JournalSummary.from_json(doc.get("journal")), "ok"
             serials = doc.get("serials")
             if not isinstance(serials, dict):
@@ -336,7 +349,7 @@ class StateStore:
             for name, serial in serials.items():
                 if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
                     raise ValueError(f"bad serial for {name!r:.100}")
-                if canonicalize_name(name) != name:
+                if _canonical(name) != name:
                     raise ValueError(f"project name not normalised: {name!r:.100}")
             return serials, "ok"
         except ValueError as exc:
@@ -363,7 +376,7 @@ class StateStore:
         removed at once.
         """
         self._ensure_root()
-        probe = self._root / f".probe-{secrets.token_hex(6)}"
+        probe = self._root / f".probe-{os.urandom(6).hex()}"
         try:
             fd = os.open(
                 probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600
@@ -419,7 +432,7 @@ class StateStore:
         """
         data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
         self._ensure_root()
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
         fd: int | None = None
         try:
             fd = os.open(

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import NoReturn
 
 from safe_pip._errors import UsageError
-from safe_pip._setup import GuardOptions
+from safe_pip._options import GuardOptions
 from safe_pip._state import IndexState, StateStore
 
 FORMAT_VERSION = 1

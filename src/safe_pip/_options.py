@@ -1,0 +1,21 @@
+"""The guard options, shared by every command (kept light: read before pip starts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from safe_pip._asof import AsOf
+
+
+@dataclass(frozen=True)
+class GuardOptions:
+    """The guard options (command line, else ``SAFE_PIP_*`` variables)."""
+
+    changelog: str | None = None
+    origin: str | None = None
+    max_wait: float = 120.0
+    strict: bool = False
+    report: str | None = None
+    as_of: AsOf | None = None  # --as-of: serve every page as it stood at this point
