@@ -75,6 +75,7 @@ class _Server(http.server.ThreadingHTTPServer):
         address: tuple[str, int] = ("127.0.0.1", 0),
         on_refused: OnRefused = "hold",
         on_answer: Callable[[Answered], None] | None = None,
+        listening: socket.socket | None = None,
     ) -> None:
         self.guard = guard
         self.token = token
@@ -82,6 +83,16 @@ class _Server(http.server.ThreadingHTTPServer):
         self.on_answer = on_answer
         self.active = 0
         self.active_lock = threading.Lock()
+        if listening is not None:
+            # A socket the runner bound and opened before pip started (pip's first requests
+            # may already wait in its backlog).
+            super().__init__(listening.getsockname(), _Handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listening
+            host, port = listening.getsockname()[:2]
+            self.server_address = (host, port)
+            self.server_name, self.server_port = str(host), int(port)
+            return
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -236,6 +247,8 @@ class Proxy:
     held. ``serve`` passes its address, its token ("" for none), ``on_refused="503"`` and a
     callback per answer; links in its pages are then path-absolute (``/TOKEN/f/…``), so they
     work whatever host name the clients reach it by. Binding errors (a busy port) raise OSError.
+    ``listening``: a loopback socket already bound and listening (the runner's, made before
+    pip started), used instead of binding one; the proxy closes it when it stops.
     """
 
     def __init__(
@@ -246,6 +259,8 @@ class Proxy:
         address: tuple[str, int] | None = None,
         token: str | None = None,
         on_answer: Callable[[Answered], None] | None = None,
+        listening: socket.socket | None = None,
+        poll_interval: float = 0.1,
     ) -> None:
         self.guard = guard
         self.token = secrets.token_urlsafe(18) if token is None else token
@@ -255,13 +270,16 @@ class Proxy:
             address=address or ("127.0.0.1", 0),
             on_refused=on_refused,
             on_answer=on_answer,
+            listening=listening,
         )
         port = self._server.server_address[1]
         prefix = f"/{self.token}" if self.token else ""
         self.base = f"http://127.0.0.1:{port}{prefix}"
         guard.proxy_base = self.base if address is None else prefix
+        # How soon ``stop`` is noticed. An install waits for it after pip ends, so the runner
+        # passes 0.01 s; a long-running serve checks ten times a second.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
         )
 
     @property

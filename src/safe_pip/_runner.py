@@ -8,22 +8,23 @@ pip, which reads a failed page as an empty one (DESIGN.md).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
-import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safe_pip._asofview import AsOfView
+# Only light modules here: pip is started before the guard's own modules (requests, xmlrpc,
+# the guard) are imported, so that their ~0.35 s overlaps pip's start (issue 7).
 from safe_pip._errors import ExitCode, InputError, UsageError
-from safe_pip._guard import Guard, Refusal
-from safe_pip._http import strip_credentials
 from safe_pip._lockstate import (
     as_of_of_locks,
     enforce_locks,
@@ -31,6 +32,7 @@ from safe_pip._lockstate import (
     lock_inputs,
     record_lock,
 )
+from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import (
     PipCommand,
     PipSettings,
@@ -38,11 +40,14 @@ from safe_pip._pipcmd import (
     parse_pip_args,
     resolve_settings,
 )
-from safe_pip._prefetch import Prefetcher, start_prefetch
-from safe_pip._proxy import Proxy
 from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
-from safe_pip._setup import GuardOptions, GuardSetup, transport_of
 from safe_pip._state import StateStore
+
+if TYPE_CHECKING:
+    from safe_pip._guard import Guard, Refusal
+    from safe_pip._prefetch import Prefetcher
+    from safe_pip._proxy import Proxy
+    from safe_pip._setup import GuardSetup
 
 #: Seconds pip may wait on the guard beyond --max-wait: the guard waits out stale views inside
 #: pip's request, so pip's own --timeout (15 s by default) must not cut that short (pip would
@@ -94,34 +99,112 @@ class _PipProcess:
         If safe-pip died and left pip running, pip would find the guard gone, read every page
         as empty and could install from other sources: so SIGTERM and SIGHUP are forwarded.
         """
-        previous: dict[int, object] = {}
-
-        def forward(signum: int, _frame: object) -> None:
-            raise _Signalled(signum)
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                previous[sig] = signal.signal(sig, forward)
-        try:
+        with signals_raised():
             while True:
                 try:
                     code = self.proc.wait()
                     return 128 + self.signalled if self.signalled else code
-                except KeyboardInterrupt:
-                    self.signalled = int(signal.SIGINT)
-                    self.end(signal.SIGINT)
-                except _Signalled as exc:
-                    self.signalled = exc.signum
-                    self.end(signal.SIGTERM)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+                except (KeyboardInterrupt, _Signalled) as exc:
+                    self.interrupted(exc)
+
+    def interrupted(self, exc: BaseException) -> int:
+        """End pip's group for a signal safe-pip received; the exit code that signal means."""
+        if isinstance(exc, _Signalled):
+            self.signalled = exc.signum
+            self.end(signal.SIGTERM)
+        else:
+            self.signalled = int(signal.SIGINT)
+            self.end(signal.SIGINT)
+        return 128 + self.signalled
 
 
 class _Signalled(Exception):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(signum)
+
+
+@contextlib.contextmanager
+def signals_raised() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`_Signalled` here (main thread only), so the caller
+    can end pip before safe-pip goes (see :meth:`_PipProcess.wait`)."""
+
+    def forward(signum: int, _frame: object) -> None:
+        raise _Signalled(signum)
+
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+class _Listener:
+    """The guard's loopback socket and path token, made before anything else.
+
+    pip is handed the guard's URLs and started before the guard's modules are even imported;
+    its first requests wait in this socket's backlog until the guard serves them.
+    """
+
+    BACKLOG = 64
+
+    def __init__(self) -> None:
+        # secrets.token_urlsafe(18), without importing secrets' hmac and hashlib before pip
+        self.token = base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen(self.BACKLOG)
+        except OSError:
+            self.sock.close()
+            raise
+        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}/{self.token}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _IndexPlan:
+    """The guard's number for each index, fixed before the guard exists.
+
+    It numbers URLs exactly as :meth:`Guard.add_index` will (first come, by URL with a
+    trailing slash), and :meth:`apply` replays the same calls on the guard and checks that
+    every URL pip was given is the one the guard serves.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.calls: list[tuple[str, bool, str]] = []
+        self._numbers: dict[str, int] = {}
+
+    def guarded(self, url: str, *, main: bool = False) -> str:
+        """The proxy URL pip is given for one index (local file:// indexes are left alone)."""
+        if not url.startswith(("http://", "https://")):
+            return url
+        key = url if url.endswith("/") else url + "/"
+        number = self._numbers.setdefault(key, len(self._numbers))
+        proxied = f"{self.base}/i/{number}/"
+        self.calls.append((url, main, proxied))
+        return proxied
+
+    def apply(self, setup: GuardSetup) -> None:
+        for url, main, proxied in self.calls:
+            entry = setup.add_index(url, main=main)
+            if entry is None or setup.guard.index_url(entry) != proxied:
+                raise RuntimeError(f"safe-pip bug: index {url} was not given {proxied}")
+
+
+@dataclasses.dataclass
+class _Running:
+    """The guard's parts, once built (any may be missing if set-up was cut short)."""
+
+    setup: GuardSetup | None = None
+    proxy: Proxy | None = None
+    prefetcher: Prefetcher | None = None
 
 
 def run(
@@ -152,62 +235,78 @@ def run(
     locks = lock_inputs(cmd.options.get("--requirement", []))
     if options.as_of is None:
         options = dataclasses.replace(options, as_of=as_of_of_locks(locks))
-    setup = GuardSetup(
-        options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
-    )
-    guard = setup.guard
-    setup.store.check_usable()  # an unusable no-rollback memory stops the run before pip
-    proxy = Proxy(guard)
+    store = store or StateStore()
+    store.check_usable()  # an unusable no-rollback memory stops the run before pip
 
-    def guarded(url: str, *, main: bool = False) -> str:
-        """The proxy URL pip is given for one index (local file:// indexes are left alone)."""
-        entry = setup.add_index(url, main=main)
-        return url if entry is None else guard.index_url(entry)
-
+    listener = _Listener()
+    plan = _IndexPlan(listener.base)
     workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
-    prefetcher: Prefetcher | None = None
+    running = _Running()
+    code = 0
     try:
-        argv, pip_env = _pip_command(cmd, guarded, settings, Path(workdir.name))
-        # The changelog may be retried for --max-wait, then a page waited out for --max-wait.
-        pip_timeout = 2 * options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
-        argv += ["--timeout", f"{pip_timeout:g}"]
-        # pip's self version check reads the "pip" page after installing; a stale copy of it
-        # is no reason to refuse an install that already happened.
-        argv.append("--disable-pip-version-check")
-        child_env = dict(env)
-        child_env.update(pip_env)
-        no_proxy = [p for p in child_env.get("NO_PROXY", "").split(",") if p]
-        child_env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
-        child_env["no_proxy"] = child_env["NO_PROXY"]
-        child_env["PIP_PROXY"] = ""
-        # pip's own temporary directories go under the run's work dir, so a pip ended after a
-        # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.
-        pip_tmp = Path(workdir.name) / "tmp"
-        pip_tmp.mkdir()
-        child_env["TMPDIR"] = str(pip_tmp)
-        proxy.start()
-        guard.start_authorities()
-        prefetcher = start_prefetch(guard, cmd, pip_args, settings.python)
-        python = settings.python
-        # pip takes --python only before its command name, wherever the user wrote it.
-        general = ["--python", python] if python else []
-        if enforce_locks(guard, locks):
-            process = _PipProcess([*pip, *general, command, *argv], child_env)
-            holder["pip"] = process
-            code = process.wait()
-        else:
-            code = int(ExitCode.REFUSED)
+        pip_argv, child_env = _pip_invocation(
+            cmd, plan.guarded, settings, options, env, Path(workdir.name)
+        )
+        with signals_raised():
+            try:
+                if not locks:
+                    # pip starts now and spends about half a second importing itself; the
+                    # guard is built meanwhile, and pip's first requests wait in the socket.
+                    holder["pip"] = _PipProcess(pip_argv, child_env)
+                from safe_pip._prefetch import start_prefetch
+                from safe_pip._proxy import Proxy
+                from safe_pip._setup import GuardSetup, transport_of
+
+                setup = running.setup = GuardSetup(
+                    options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
+                )
+                running.proxy = Proxy(
+                    setup.guard, listening=listener.sock, token=listener.token, poll_interval=0.01
+                )
+                plan.apply(setup)
+                setup.guard.start_authorities()
+                running.proxy.start()
+                running.prefetcher = start_prefetch(setup.guard, cmd, pip_args, settings.python)
+                if "pip" not in holder and enforce_locks(setup.guard, locks):
+                    # Locked serials were checked before pip could read anything.
+                    holder["pip"] = _PipProcess(pip_argv, child_env)
+                code = holder["pip"].wait() if "pip" in holder else int(ExitCode.REFUSED)
+            except (KeyboardInterrupt, _Signalled) as exc:
+                if "pip" in holder:
+                    code = holder["pip"].interrupted(exc)
+                elif isinstance(exc, _Signalled):
+                    code = 128 + exc.signum
+                else:
+                    raise
     finally:
         if "pip" in holder:
             holder["pip"].end()  # never leave pip running without its guard
-        if prefetcher is not None:
-            prefetcher.close()
-        proxy.stop()
+        if running.prefetcher is not None:
+            running.prefetcher.close()
+        if running.proxy is not None:
+            running.proxy.stop()
+        listener.close()
         workdir.cleanup()
-        setup.remember(out)
-        if options.report:
-            _write_report(options.report, guard, command)
+        if running.setup is not None:
+            running.setup.remember(out)
+            if options.report:
+                _write_report(options.report, running.setup.guard, command)
+    return _finish(running, holder, code, cmd, out)
 
+
+def _finish(
+    running: _Running,
+    holder: Mapping[str, _PipProcess],
+    code: int,
+    cmd: PipCommand,
+    out: Callable[[str], None],
+) -> int:
+    """The run's exit code, once pip and the guard are stopped: refusals are said here, and a
+    successful pip's output files get the index's own URLs back."""
+    setup = running.setup
+    if setup is None:
+        return code
+    guard = setup.guard
     if guard.refusals or ("pip" in holder and holder["pip"].refused.is_set()):
         for refusal in guard.refusals:
             out(str(refusal))
@@ -215,11 +314,43 @@ def run(
         return int(ExitCode.REFUSED)
     if code == 0:
         _unproxy_outputs(cmd, guard)
-        if command == "lock":
+        if cmd.command == "lock":
             for target in cmd.options.get("--output", []) or ["pylock.toml"]:
                 if target != "-" and Path(target).is_file():
                     record_lock(target, guard, setup.options.as_of)
     return code
+
+
+def _pip_invocation(
+    cmd: PipCommand,
+    guarded: Callable[..., str],
+    settings: PipSettings,
+    options: GuardOptions,
+    env: Mapping[str, str],
+    workdir: Path,
+) -> tuple[list[str], dict[str, str]]:
+    """pip's full argv and environment for this run, pointed at the guard."""
+    argv, pip_env = _pip_command(cmd, guarded, settings, workdir)
+    # The changelog may be retried for --max-wait, then a page waited out for --max-wait.
+    pip_timeout = 2 * options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
+    argv += ["--timeout", f"{pip_timeout:g}"]
+    # pip's self version check reads the "pip" page after installing; a stale copy of it
+    # is no reason to refuse an install that already happened.
+    argv.append("--disable-pip-version-check")
+    child_env = dict(env)
+    child_env.update(pip_env)
+    no_proxy = [p for p in child_env.get("NO_PROXY", "").split(",") if p]
+    child_env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
+    child_env["no_proxy"] = child_env["NO_PROXY"]
+    child_env["PIP_PROXY"] = ""
+    # pip's own temporary directories go under the run's work dir, so a pip ended after a
+    # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.
+    pip_tmp = workdir / "tmp"
+    pip_tmp.mkdir()
+    child_env["TMPDIR"] = str(pip_tmp)
+    # pip takes --python only before its command name, wherever the user wrote it.
+    general = ["--python", settings.python] if settings.python else []
+    return [sys.executable, "-m", "pip", *general, cmd.command, *argv], child_env
 
 
 def _pip_command(
@@ -287,7 +418,11 @@ def _pip_command(
 
 
 def _write_report(path: str, guard: Guard, command: str) -> None:
+    import json
+
     from safe_pip import __version__
+    from safe_pip._asofview import AsOfView
+    from safe_pip._urls import strip_credentials
 
     document = {"version": 1, "tool": f"safe-pip {__version__}", "command": command}
     document["indexes"] = [
