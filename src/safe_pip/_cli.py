@@ -16,11 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from safe_pip import __version__
-from safe_pip._asof import parse_as_of
 from safe_pip._errors import SafePipError, UsageError
+from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import GUARDED_COMMANDS
 from safe_pip._runner import run, say
-from safe_pip._setup import GuardOptions
 
 DEFAULT_MAX_WAIT = 120.0
 
@@ -126,19 +125,22 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
     else:
         max_wait = DEFAULT_MAX_WAIT
     strict = ns.strict if ns.strict else _flag(env.get("SAFE_PIP_STRICT", ""), "SAFE_PIP_STRICT")
+    as_of = None
+    if ns.as_of or env.get("SAFE_PIP_AS_OF", "").strip():
+        from safe_pip._asof import parse_as_of  # imported only when asked: it is slow to load
+
+        as_of = (
+            parse_as_of(ns.as_of, "--as-of")
+            if ns.as_of
+            else parse_as_of(env["SAFE_PIP_AS_OF"], "SAFE_PIP_AS_OF")
+        )
     return GuardOptions(
         changelog=ns.changelog or env.get("SAFE_PIP_CHANGELOG") or None,
         origin=ns.origin or env.get("SAFE_PIP_ORIGIN") or None,
         max_wait=max_wait,
         strict=strict,
         report=ns.guard_report,
-        as_of=(
-            parse_as_of(ns.as_of, "--as-of")
-            if ns.as_of
-            else parse_as_of(env["SAFE_PIP_AS_OF"], "SAFE_PIP_AS_OF")
-            if env.get("SAFE_PIP_AS_OF", "").strip()
-            else None
-        ),
+        as_of=as_of,
     )
 
 
@@ -168,4 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    # Everything safe-pip keeps (serials, journal, reports, the file cache) is written and
+    # closed by now, and pip has ended. What is left is the interpreter's own teardown of the
+    # guard's modules and idle threads, which took 50 to 70 ms after every install (issue 7):
+    # flush the output and leave without it.
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # a closed or broken stream: let the interpreter report it as usual
+    os._exit(code)
