@@ -154,8 +154,15 @@ class Side:
     def install(
         self, w: World, requirements: Sequence[str], *, cache: str = "none", **kw: bool
     ) -> Outcome:
-        """``install --target`` a fresh directory; ``cache`` is "none" or "keep" (own dir)."""
+        """``install --target`` a fresh directory; ``cache`` is "none" or "keep" (own dir).
+
+        "none" empties safe-pip's verified-file cache too: a cold install downloads every
+        file on both sides. safe-pip's state (serials, journal summary) is kept, as on any
+        machine that used it before.
+        """
         self.runs += 1
+        if cache == "none" and self.guarded:
+            shutil.rmtree(self.scratch / "cache" / "safe-pip" / "files", ignore_errors=True)
         target = self.scratch / f"target-{self.runs}"
         cache_args = (
             ["--no-cache-dir"] if cache == "none" else ["--cache-dir", str(self.scratch / "cache")]

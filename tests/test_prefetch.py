@@ -164,3 +164,73 @@ def test_file_cache_serves_only_verified_bytes(tmp_path: Path) -> None:
     path.write_bytes(b"damaged")
     assert cache.get(expected) is None and not path.exists()  # dropped, fetched anew
     assert cache.get({"md5": "0" * 32}) is None and cache.get({"sha256": "../x"}) is None
+
+
+def test_file_cache_keeps_a_spool_by_link_not_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from safe_pip import _filecache
+    from safe_pip._filecache import FileCache
+
+    cache = FileCache(tmp_path / "files")
+    data = b"wheel bytes" * 1000
+    expected = {"sha256": hashlib.sha256(data).hexdigest()}
+    spool = cache.spool()
+    assert spool is not None and Path(spool.name).parent == tmp_path / "files"
+    spool.write(data)
+    cache.adopt(expected, spool, len(data))
+    kept = tmp_path / "files" / expected["sha256"][:2] / expected["sha256"]
+    assert os.stat(spool.name).st_ino == kept.stat().st_ino  # one file, two names
+    spool.close()
+    assert list((tmp_path / "files").glob(".part-*")) == []  # the spool's name went with it
+    got = cache.get(expected)
+    assert got is not None and got[0].read() == data
+    got[0].close()
+
+    monkeypatch.setattr(_filecache, "MAX_FILE", 10)  # too big to keep: only served
+    big = b"x" * 11
+    spool = cache.spool()
+    assert spool is not None
+    spool.write(big)
+    cache.adopt({"sha256": hashlib.sha256(big).hexdigest()}, spool, len(big))
+    spool.close()
+    assert cache.get({"sha256": hashlib.sha256(big).hexdigest()}) is None
+
+
+def test_prune_removes_spools_a_killed_run_left(tmp_path: Path) -> None:
+    from safe_pip._filecache import FileCache
+
+    root = tmp_path / "files"
+    root.mkdir()
+    old, fresh = root / ".part-old", root / ".part-fresh"
+    old.write_bytes(b"half a wheel")
+    fresh.write_bytes(b"a download in progress")
+    two_days_ago = os.stat(old).st_mtime - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    FileCache(root).prune()
+    assert not old.exists() and fresh.exists()
+
+
+def test_an_install_keeps_its_verified_files_and_no_spools(
+    origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    import hashlib
+
+    origin.publish("alpha", "1.0", requires=["beta>=1"])
+    origin.publish("beta", "1.0")
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "safe_pip", "--changelog", origin.changelog_url,
+            "install", "--index-url", origin.simple_url, "--target", str(tmp_path / "t"),
+            "alpha",
+        ],
+        capture_output=True, text=True, timeout=240, env=dict(os.environ), check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    root = Path(os.environ["XDG_CACHE_HOME"]) / "safe-pip" / "files"
+    kept = sorted(p.name for p in root.glob("*/*"))
+    wheels = [origin.file_bytes(f"{name}-1.0-py3-none-any.whl") for name in ("alpha", "beta")]
+    assert {hashlib.sha256(w).hexdigest() for w in wheels} <= set(kept)
+    assert list(root.glob(".part-*")) == []

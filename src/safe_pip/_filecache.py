@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import IO
 
@@ -28,6 +29,10 @@ MAX_FILE = 256 * 1024 * 1024
 #: The cache is pruned, oldest first, down to this size at the end of a run.
 MAX_TOTAL = 2 * 1024 * 1024 * 1024
 _CHUNK = 1024 * 1024
+#: Downloads in progress are named so, at the cache's top level (kept files are one level down).
+_PART = ".part-"
+#: A spool older than this belongs to no running download (a run that was killed).
+_PART_LIFETIME = 24 * 3600.0
 
 
 def default_root() -> Path:
@@ -74,6 +79,35 @@ class FileCache:
             os.utime(path)  # recently used: pruned last
         return handle, size
 
+    def spool(self) -> IO[bytes] | None:
+        """A file to download into, in the cache's own directory, so that keeping it after
+        verification is a link, not a copy (None: the cache directory is not writable).
+
+        Its temporary name goes when it is closed; an interrupted run's leftovers are removed
+        by :meth:`prune`.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return tempfile.NamedTemporaryFile(dir=self.root, prefix=_PART)  # noqa: SIM115
+        except OSError as exc:
+            logger.debug("file cache: no spool in %s: %s", self.root, exc)
+            return None
+
+    def adopt(self, expected: dict[str, str], spool: IO[bytes], size: int) -> None:
+        """Keep a verified file downloaded into a :meth:`spool`: a hard link, so pip's copy is
+        never waited for and big files are not written twice."""
+        path = self._path(expected.get("sha256", ""))
+        if path is None or size > MAX_FILE or path.exists():
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.link(str(getattr(spool, "name", "")), path)
+        except FileExistsError:
+            pass  # another run kept it meanwhile
+        except OSError as exc:  # no hard links here: copy instead
+            logger.debug("file cache: could not link %s: %s", path.name, exc)
+            self.put(expected, spool, size)
+
     def put(self, expected: dict[str, str], handle: IO[bytes], size: int) -> None:
         """Keep a verified file (its position is restored); failures cost only the copy."""
         path = self._path(expected.get("sha256", ""))
@@ -97,7 +131,14 @@ class FileCache:
             handle.seek(position)
 
     def prune(self, limit: int = MAX_TOTAL) -> None:
-        """Drop the least recently used files until the cache is under ``limit`` bytes."""
+        """Drop the least recently used files until the cache is under ``limit`` bytes, and
+        spools an interrupted run left behind."""
+        stale = time.time() - _PART_LIFETIME
+        with contextlib.suppress(OSError):
+            for part in self.root.glob(f"{_PART}*"):
+                with contextlib.suppress(OSError):
+                    if part.stat().st_mtime < stale:
+                        part.unlink()
         try:
             files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*")]
         except OSError:

@@ -176,6 +176,12 @@ class PrefetchHooks(Protocol):
     ) -> None:
         """A verified download is about to reach pip (metadata names the next pages)."""
 
+    def spool(self) -> IO[bytes] | None:
+        """Where to download a file (None: an anonymous temporary file)."""
+
+    def keep(self, expected: dict[str, str], spool: IO[bytes], size: int) -> None:
+        """A download into :meth:`spool` matched the page's hashes."""
+
 
 class NotFound(Exception):
     """The index has no such project (passed to pip as a 404, which pip reads as "none")."""
@@ -779,7 +785,12 @@ class Guard:
         hashers = {
             name: hashlib.new(name) for name in expected if name in hashlib.algorithms_available
         }
-        spool = tempfile.TemporaryFile(prefix="safe-pip-")  # noqa: SIM115 - handed to the caller
+        hooks = self.prefetcher
+        # Handed to the caller. A prefetcher's spool sits in its file cache, so keeping the
+        # file once verified is a link, not a copy made while pip waits.
+        spool = hooks.spool() if hooks is not None else None
+        if spool is None:
+            spool = tempfile.TemporaryFile(prefix="safe-pip-")  # noqa: SIM115
         size = 0
         try:
             with self.session.get(
@@ -808,6 +819,8 @@ class Guard:
             if hasher.hexdigest() != expected[name].lower():
                 spool.close()
                 raise _Transient(f"{redact(url)}: {name} does not match the page's hash")
+        if hooks is not None:
+            hooks.keep(expected, spool, size)
         spool.seek(0)
         return spool, size
 

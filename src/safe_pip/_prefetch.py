@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import platform
 import queue
 import threading
@@ -283,8 +282,6 @@ class Prefetcher:
         self, entry: FileEntry, name: str, url: str, expected: dict[str, str], handle: IO[bytes]
     ) -> None:
         try:
-            if self.cache is not None:
-                self.cache.put(expected, handle, os.fstat(handle.fileno()).st_size)
             project = _project_of(entry.filename)
             if name.endswith(".metadata"):
                 self._learn(project, handle.read(_MAX_METADATA))
@@ -296,6 +293,13 @@ class Prefetcher:
             logger.debug("prefetch: could not read %s", name, exc_info=True)
         finally:
             handle.seek(0)
+
+    def spool(self) -> IO[bytes] | None:
+        return self.cache.spool() if self.cache is not None else None
+
+    def keep(self, expected: dict[str, str], spool: IO[bytes], size: int) -> None:
+        if self.cache is not None:
+            self.cache.adopt(expected, spool, size)
 
     # -- workers -------------------------------------------------------------------------------
 
