@@ -94,11 +94,16 @@ def test_user_and_global_files_layer_as_in_pip(layered: dict[str, str]) -> None:
 
 
 def test_an_existing_pip_config_file_replaces_the_user_files(
-    layered: dict[str, str], tmp_path: Path
+    layered: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    layered["PIP_CONFIG_FILE"] = str(conf(tmp_path / "env.conf", "[x-test]\nproxy = http://env/\n"))
+    # Its path sorts before the global files': pip's precedence, not the order in which
+    # ``pip config list`` prints the files, must decide (an earlier reader got this wrong).
+    env_file = conf(tmp_path / "a-env.conf", "[x-test]\nproxy = http://env/\n")
+    layered["PIP_CONFIG_FILE"] = str(env_file)
     ours = read_pip_config(layered)
     assert ours == pips_view(layered)
+    set_environment(monkeypatch, layered)
+    assert _pip_config_in_process() == ours
     assert ours["x-test.proxy"] == "http://env/"  # beats the global file
     assert ours["x-test.cert"] == "/d2.pem"  # global files are still read
     assert "x-test.index-url" not in ours  # the user files are not
@@ -138,11 +143,16 @@ def test_the_in_process_reader_agrees(
     layered: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The reader used off Linux (pip's own, imported) follows the same order."""
+    set_environment(monkeypatch, layered)
+    assert _pip_config_in_process() == read_pip_config(layered)
+
+
+def set_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """This process's environment as ``env`` (pip's own reader reads os.environ)."""
     for name in [n for n in os.environ if n.startswith(("PIP_", "XDG_"))]:
         monkeypatch.delenv(name)
-    for name, value in layered.items():
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert _pip_config_in_process() == read_pip_config(layered)
 
 
 def test_a_malformed_file_is_named(layered: dict[str, str], tmp_path: Path) -> None:

@@ -234,3 +234,35 @@ def test_an_install_keeps_its_verified_files_and_no_spools(
     wheels = [origin.file_bytes(f"{name}-1.0-py3-none-any.whl") for name in ("alpha", "beta")]
     assert {hashlib.sha256(w).hexdigest() for w in wheels} <= set(kept)
     assert list(root.glob(".part-*")) == []
+
+
+def test_a_stale_page_is_asked_again_at_least_every_half_second(
+    origin: Origin, state_dir: Path
+) -> None:
+    """A purge reaching the last edge is seen within about 0.5 s (issue 7's recovery row)."""
+    origin.publish("gamma", "1.0")
+    with CDN(origin, purge_delays=[None]) as cdn:
+        warm(cdn, "gamma")
+        origin.publish("gamma", "2.0")  # the CDN keeps 1.0 forever
+        setup = GuardSetup(
+            GuardOptions(changelog=cdn.changelog_url, max_wait=4.0),
+            TransportSettings(),
+            store=StateStore(state_dir),
+            say=lambda line: None,
+        )
+        entry = setup.add_index(cdn.simple_url, main=True)
+        assert entry is not None
+        guard = setup.guard
+        now = [0.0]
+        slept: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            now[0] += seconds
+
+        guard.clock, guard.sleep = (lambda: now[0]), sleep
+        guard.start_authorities()
+        with pytest.raises(Refused):
+            guard.verified(entry, "gamma")
+    assert slept[:4] == [0.2, 0.4, 0.5, 0.5] and max(slept) == 0.5
+    assert sum(slept) == pytest.approx(4.0)  # waited out --max-wait, then refused

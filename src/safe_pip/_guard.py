@@ -207,6 +207,7 @@ class Guard:
         sleep: Callable[[float], None] = time.sleep,
         first_backoff: float = 0.2,
         max_backoff: float = 1.0,
+        page_backoff: float = 0.5,
         page_ttl: float | None = None,
     ) -> None:
         self.session = session
@@ -219,6 +220,11 @@ class Guard:
         self.sleep = sleep
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
+        #: The longest pause between two rounds of a stale page's copies. A purge that reaches
+        #: the last edge is then seen within about this long (issue 7: within 0.5 s); with 1 s,
+        #: half the purges waited longer. Changelog and file retries keep ``max_backoff``
+        #: (PyPI allows 3,600 changelog calls an hour).
+        self.page_backoff = min(page_backoff, max_backoff)
         #: How long a verdict (a page proven fresh, or a refusal) is reused. None: for the whole
         #: run, which is right for one install. ``serve`` runs for days, so it re-checks a page
         #: (and re-reads the journal) once its verdict is older than this.
@@ -462,7 +468,7 @@ class Guard:
                 last_report = now
                 self.say(self._waiting_line(entry, project, problem, deadline - now))
             self.sleep(min(backoff, max(0.0, deadline - now)))
-            backoff = min(backoff * 2, self.max_backoff)
+            backoff = min(backoff * 2, self.page_backoff)
 
     def _waiting_line(
         self, entry: IndexEntry, project: str, problem: Judgement | str, left: float

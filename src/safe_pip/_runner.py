@@ -4,6 +4,13 @@ pip runs as a subprocess in its own process group, pointed at the loopback guard
 guard refuses a view it holds pip's request unanswered and the runner ends pip's whole group
 (build-isolation pips included) before anything is installed: an error answer would not stop
 pip, which reads a failed page as an empty one (DESIGN.md).
+
+pip is started first: the runner reads the command, pip's configuration and the requirements
+files, binds the guard's loopback socket and numbers the indexes, starts pip pointed at them,
+and only then imports and builds the guard (requests, the changelog client, the prefetcher)
+while pip spends half a second importing itself; pip's first requests wait in the socket's
+backlog. Locks with ``[tool.safe-pip]`` serials keep the old order: they are checked before pip
+may read anything.
 """
 
 from __future__ import annotations
