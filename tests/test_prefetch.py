@@ -200,6 +200,9 @@ def test_file_cache_keeps_a_spool_by_link_not_copy(
 
 
 def test_prune_removes_spools_a_killed_run_left(tmp_path: Path) -> None:
+    import hashlib
+    import io
+
     from safe_pip._filecache import FileCache
 
     root = tmp_path / "files"
@@ -209,8 +212,17 @@ def test_prune_removes_spools_a_killed_run_left(tmp_path: Path) -> None:
     fresh.write_bytes(b"a download in progress")
     two_days_ago = os.stat(old).st_mtime - 2 * 24 * 3600
     os.utime(old, (two_days_ago, two_days_ago))
-    FileCache(root).prune()
+    idle = FileCache(root)
+    idle.prune(limit=0)  # a run that kept nothing walks nothing
+    assert old.exists() and fresh.exists()
+    cache = FileCache(root)
+    data = b"a wheel"
+    cache.put({"sha256": hashlib.sha256(data).hexdigest()}, io.BytesIO(data), len(data))
+    cache.prune()
     assert not old.exists() and fresh.exists()
+    assert len(list(root.glob("*/*"))) == 1  # under the limit: kept
+    cache.prune(limit=0)
+    assert list(root.glob("*/*")) == []  # over it: the least recently used go
 
 
 def test_an_install_keeps_its_verified_files_and_no_spools(

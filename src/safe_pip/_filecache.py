@@ -26,7 +26,7 @@ logger = logging.getLogger("safe_pip")
 
 #: Files larger than this are not kept (a cache is for the many small wheels of a tree).
 MAX_FILE = 256 * 1024 * 1024
-#: The cache is pruned, oldest first, down to this size at the end of a run.
+#: The cache is pruned, oldest first, down to this size at the end of a run that kept files.
 MAX_TOTAL = 2 * 1024 * 1024 * 1024
 _CHUNK = 1024 * 1024
 #: Downloads in progress are named so, at the cache's top level (kept files are one level down).
@@ -45,6 +45,9 @@ class FileCache:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or default_root()
+        #: Something was kept by this object: only then can the cache have outgrown its limit,
+        #: so :meth:`prune` skips the walk over every kept file otherwise.
+        self.added = False
 
     def _path(self, digest: str) -> Path | None:
         digest = digest.lower()
@@ -102,6 +105,7 @@ class FileCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.link(str(getattr(spool, "name", "")), path)
+            self.added = True
         except FileExistsError:
             pass  # another run kept it meanwhile
         except OSError as exc:  # no hard links here: copy instead
@@ -122,6 +126,7 @@ class FileCache:
                 partial = tmp.name
                 shutil.copyfileobj(handle, tmp, _CHUNK)
             os.replace(partial, path)
+            self.added = True
         except OSError as exc:
             logger.debug("file cache: could not keep %s: %s", path.name, exc)
             if partial is not None:
@@ -132,7 +137,9 @@ class FileCache:
 
     def prune(self, limit: int = MAX_TOTAL) -> None:
         """Drop the least recently used files until the cache is under ``limit`` bytes, and
-        spools an interrupted run left behind."""
+        spools an interrupted run left behind; nothing to do unless this run kept a file."""
+        if not self.added:
+            return
         stale = time.time() - _PART_LIFETIME
         with contextlib.suppress(OSError):
             for part in self.root.glob(f"{_PART}*"):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import logging
 import os
 import posixpath
@@ -311,6 +310,8 @@ class StateStore:
             self._warn_corrupt(path, f"cannot read it: {exc.strerror or exc}")
             return None, "corrupt"
         try:
+            import json  # imported where used: a store is made before pip starts (issue 7)
+
             return json.loads(data), "ok"
         except (ValueError, RecursionError) as exc:
             self._warn_corrupt(path, f"not JSON: {exc}")
@@ -430,6 +431,8 @@ class StateStore:
         written, fsynced, then renamed over ``path``; on any failure the temp file is
         removed and the old file is left as it was.
         """
+        import json
+
         data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
         self._ensure_root()
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
