@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from safe_pip._http import TransportSettings
+from safe_pip._launch import IndexPlan, Listener
 from safe_pip._options import GuardOptions
-from safe_pip._runner import _IndexPlan, _Listener
 from safe_pip._setup import GuardSetup
 from safe_pip._state import StateStore
 
@@ -52,9 +52,9 @@ def test_pip_starts_before_the_guard_modules_are_imported(tmp_path: Path) -> Non
 
 
 def test_the_guard_serves_the_index_urls_pip_was_given(tmp_path: Path) -> None:
-    listener = _Listener()
+    listener = Listener()
     try:
-        plan = _IndexPlan(listener.base)
+        plan = IndexPlan(listener.base)
         given = [
             plan.guarded("http://index.example/simple", main=True),
             plan.guarded("https://extra.example/simple/"),

@@ -22,10 +22,11 @@ from typing import NoReturn
 
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._guard import Guard, Refusal
+from safe_pip._launch import PipProcess
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
-from safe_pip._runner import PIP_TIMEOUT_MARGIN, _PipProcess, _write_report, say
+from safe_pip._runner import PIP_TIMEOUT_MARGIN, _write_report, say
 from safe_pip._setup import GuardSetup, transport_of
 from safe_pip._state import StateStore
 
@@ -113,7 +114,7 @@ def run_command(
     settings = resolve_settings(parse_pip_args("install", pip_args), env)
     if settings.no_index:
         raise UsageError("run: pip's configuration says no-index: there is no index to guard")
-    holder: dict[str, _PipProcess] = {}
+    holder: dict[str, PipProcess] = {}
 
     def on_refuse(refusal: Refusal) -> None:
         process = holder.get("command")
@@ -144,7 +145,7 @@ def run_command(
         proxy.start()
         guard.start_authorities()
         try:
-            process = _PipProcess(command, child_env)
+            process = PipProcess(command, child_env)
         except OSError as exc:
             raise UsageError(f"run: cannot start {command[0]}: {exc.strerror or exc}") from None
         holder["command"] = process

@@ -15,23 +15,20 @@ may read anything.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import dataclasses
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only light modules here: pip is started before the guard's own modules (requests, xmlrpc,
 # the guard) are imported, so that their ~0.35 s overlaps pip's start (issue 7).
 from safe_pip._errors import ExitCode, InputError, UsageError
+from safe_pip._launch import IndexPlan, Listener, PipProcess, Signalled, signals_raised
 from safe_pip._lockstate import (
     as_of_of_locks,
     enforce_locks,
@@ -73,138 +70,6 @@ def say(line: str) -> None:
         sys.stderr.flush()
 
 
-class _PipProcess:
-    """pip in its own process group, ended as a whole on refusal or interrupt."""
-
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
-        self.refused = threading.Event()
-        self.signalled: int = 0
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(list(argv), env=dict(env), start_new_session=True)
-
-    def end(self, sig: int = signal.SIGTERM) -> None:
-        with self._lock:
-            if self.proc.poll() is not None:
-                return
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-        try:
-            self.proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def refuse(self, _refusal: Refusal) -> None:
-        self.refused.set()
-        self.end()
-
-    def wait(self) -> int:
-        """pip's exit code; a signal to safe-pip ends pip's whole group first.
-
-        If safe-pip died and left pip running, pip would find the guard gone, read every page
-        as empty and could install from other sources: so SIGTERM and SIGHUP are forwarded.
-        """
-        with signals_raised():
-            while True:
-                try:
-                    code = self.proc.wait()
-                    return 128 + self.signalled if self.signalled else code
-                except (KeyboardInterrupt, _Signalled) as exc:
-                    self.interrupted(exc)
-
-    def interrupted(self, exc: BaseException) -> int:
-        """End pip's group for a signal safe-pip received; the exit code that signal means."""
-        if isinstance(exc, _Signalled):
-            self.signalled = exc.signum
-            self.end(signal.SIGTERM)
-        else:
-            self.signalled = int(signal.SIGINT)
-            self.end(signal.SIGINT)
-        return 128 + self.signalled
-
-
-class _Signalled(Exception):
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(signum)
-
-
-@contextlib.contextmanager
-def signals_raised() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`_Signalled` here (main thread only), so the caller
-    can end pip before safe-pip goes (see :meth:`_PipProcess.wait`)."""
-
-    def forward(signum: int, _frame: object) -> None:
-        raise _Signalled(signum)
-
-    previous: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, forward)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-
-
-class _Listener:
-    """The guard's loopback socket and path token, made before anything else.
-
-    pip is handed the guard's URLs and started before the guard's modules are even imported;
-    its first requests wait in this socket's backlog until the guard serves them.
-    """
-
-    BACKLOG = 64
-
-    def __init__(self) -> None:
-        # secrets.token_urlsafe(18), without importing secrets' hmac and hashlib before pip
-        self.token = base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self.sock.bind(("127.0.0.1", 0))
-            self.sock.listen(self.BACKLOG)
-        except OSError:
-            self.sock.close()
-            raise
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}/{self.token}"
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _IndexPlan:
-    """The guard's number for each index, fixed before the guard exists.
-
-    It numbers URLs exactly as :meth:`Guard.add_index` will (first come, by URL with a
-    trailing slash), and :meth:`apply` replays the same calls on the guard and checks that
-    every URL pip was given is the one the guard serves.
-    """
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.calls: list[tuple[str, bool, str]] = []
-        self._numbers: dict[str, int] = {}
-
-    def guarded(self, url: str, *, main: bool = False) -> str:
-        """The proxy URL pip is given for one index (local file:// indexes are left alone)."""
-        if not url.startswith(("http://", "https://")):
-            return url
-        key = url if url.endswith("/") else url + "/"
-        number = self._numbers.setdefault(key, len(self._numbers))
-        proxied = f"{self.base}/i/{number}/"
-        self.calls.append((url, main, proxied))
-        return proxied
-
-    def apply(self, setup: GuardSetup) -> None:
-        for url, main, proxied in self.calls:
-            entry = setup.add_index(url, main=main)
-            if entry is None or setup.guard.index_url(entry) != proxied:
-                raise RuntimeError(f"safe-pip bug: index {url} was not given {proxied}")
-
-
 @dataclasses.dataclass
 class _Running:
     """The guard's parts, once built (any may be missing if set-up was cut short)."""
@@ -230,7 +95,7 @@ def run(
         return subprocess.call([*pip, command, *pip_args], env=env)
 
     settings = resolve_settings(cmd, env)
-    holder: dict[str, _PipProcess] = {}
+    holder: dict[str, PipProcess] = {}
 
     def on_refuse(refusal: Refusal) -> None:
         proc = holder.get("pip")
@@ -245,8 +110,8 @@ def run(
     store = store or StateStore()
     store.check_usable()  # an unusable no-rollback memory stops the run before pip
 
-    listener = _Listener()
-    plan = _IndexPlan(listener.base)
+    listener = Listener()
+    plan = IndexPlan(listener.base)
     workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
     running = _Running()
     code = 0
@@ -259,7 +124,7 @@ def run(
                 if not locks:
                     # pip starts now and spends about half a second importing itself; the
                     # guard is built meanwhile, and pip's first requests wait in the socket.
-                    holder["pip"] = _PipProcess(pip_argv, child_env)
+                    holder["pip"] = PipProcess(pip_argv, child_env)
                 from safe_pip._prefetch import start_prefetch
                 from safe_pip._proxy import Proxy
                 from safe_pip._setup import GuardSetup, transport_of
@@ -276,12 +141,12 @@ def run(
                 running.prefetcher = start_prefetch(setup.guard, cmd, pip_args, settings.python)
                 if "pip" not in holder and enforce_locks(setup.guard, locks):
                     # Locked serials were checked before pip could read anything.
-                    holder["pip"] = _PipProcess(pip_argv, child_env)
+                    holder["pip"] = PipProcess(pip_argv, child_env)
                 code = holder["pip"].wait() if "pip" in holder else int(ExitCode.REFUSED)
-            except (KeyboardInterrupt, _Signalled) as exc:
+            except (KeyboardInterrupt, Signalled) as exc:
                 if "pip" in holder:
                     code = holder["pip"].interrupted(exc)
-                elif isinstance(exc, _Signalled):
+                elif isinstance(exc, Signalled):
                     code = 128 + exc.signum
                 else:
                     raise
@@ -303,7 +168,7 @@ def run(
 
 def _finish(
     running: _Running,
-    holder: Mapping[str, _PipProcess],
+    holder: Mapping[str, PipProcess],
     code: int,
     cmd: PipCommand,
     out: Callable[[str], None],
