@@ -101,6 +101,14 @@ def signals_raised() -> Iterator[None]:
             signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
+def bypass_proxies_for_loopback(env: dict[str, str]) -> None:
+    """The child reaches the guard on 127.0.0.1 directly, whatever proxy it is configured
+    with (both spellings of ``NO_PROXY``: tools read one or the other)."""
+    no_proxy = [p for p in env.get("NO_PROXY", "").split(",") if p]
+    env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
+    env["no_proxy"] = env["NO_PROXY"]
+
+
 class Listener:
     """The guard's loopback socket and path token, made before anything else.
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safe_pip._errors import InputError, UsageError
+from safe_pip._names import canonical_name
 from safe_pip._urls import strip_credentials
 
 if TYPE_CHECKING:
@@ -44,15 +45,9 @@ if TYPE_CHECKING:
     from safe_pip._guard import Guard
 
 
-def _canonical(name: str) -> str:
-    # packaging (and tomllib, datetime) are imported where used: the runner reads this module
-    # before pip starts, and most runs have no lock to read (issue 7).
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
-
-
-def _toml_loads(text: str) -> dict[str, Any]:
+def toml_loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` (``tomli`` on 3.10), imported on first use: the runner reads this
+    module before pip starts, and most runs have no lock to read (issue 7)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only
@@ -60,15 +55,17 @@ def _toml_loads(text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _TomlError(str(exc)) from None
+        raise TomlError(str(exc)) from None
 
 
-class _TomlError(ValueError):
+class TomlError(ValueError):
     """Text that is not TOML (tomllib's error, which needs tomllib imported to catch)."""
+
 
 __all__ = [
     "LockState",
     "LockedIndex",
+    "TomlError",
     "as_of_of_locks",
     "enforce_lock",
     "enforce_locks",
@@ -78,6 +75,7 @@ __all__ = [
     "read_lock_state",
     "record_lock",
     "render_lock_table",
+    "toml_loads",
     "write_lock_state",
 ]
 
@@ -137,8 +135,8 @@ def _load(path: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8: {exc.reason}") from None
     try:
-        return _toml_loads(text)
-    except _TomlError as exc:
+        return toml_loads(text)
+    except TomlError as exc:
         raise InputError(path, f"not TOML: {exc}") from None
 
 
@@ -189,7 +187,7 @@ def read_lock_state(path: str) -> LockState | None:
         for name, value in projects.items():
             if not _serial(value):
                 raise bad(f"indexes[{number}].projects.{name} is not a serial: {value!r}")
-            key = _canonical(name)
+            key = canonical_name(name)
             clean[key] = max(value, clean.get(key, value))
         indexes.append(LockedIndex(strip_credentials(item["url"]), serial, clean))
     return LockState(tuple(indexes), as_of)
@@ -205,7 +203,7 @@ def locked_projects(path: str) -> set[str]:
     if not isinstance(packages, list):
         raise InputError(path, "packages is not an array of tables")
     return {
-        _canonical(p["name"])
+        canonical_name(p["name"])
         for p in packages
         if isinstance(p, dict) and isinstance(p.get("name"), str)
     }
@@ -281,8 +279,8 @@ def write_lock_state(path: str, state: LockState) -> None:
     body = _without_our_table(original).rstrip("\n")
     text = body + "\n\n" + render_lock_table(state)
     try:
-        parsed = _toml_loads(text)  # fails if the table collides with the lock's own content
-    except _TomlError as exc:
+        parsed = toml_loads(text)  # fails if the table collides with the lock's own content
+    except TomlError as exc:
         raise UsageError(f"{path}: could not add [tool.{TOOL}] to the lock: {exc}") from None
     if parsed.get("tool", {}).get(TOOL, {}).get("format") != FORMAT:
         raise UsageError(f"{path}: could not add [tool.{TOOL}] to the lock")
@@ -308,7 +306,7 @@ def lock_state(
     for url, serial, seen in indexes:
         projects: dict[str, int] = {}
         for name, serial in seen.items():
-            key = _canonical(name)
+            key = canonical_name(name)
             if key in locked:
                 projects[key] = max(serial, projects.get(key, serial))
         if projects or serial is not None:

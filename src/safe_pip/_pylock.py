@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,12 +22,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safe_pip._errors import InputError
+from safe_pip._lockstate import TomlError, toml_loads
 from safe_pip._pins import LockedFile, Pin
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 #: PEP 751: "pylock.toml" or "pylock.<name>.toml" (one dot-free name).
 _NAME_RE = re.compile(r"^pylock\.([^.]+\.)?toml$")
@@ -54,8 +49,8 @@ def read_pylock(path: str) -> list[Pin]:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text: {exc.reason}") from None
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        document = toml_loads(text)
+    except TomlError as exc:
         # Both parsers say "(at line L, column C)" or "(at end of document)".
         match = _AT_LINE_RE.search(str(exc))
         line = int(match.group(1)) if match else None

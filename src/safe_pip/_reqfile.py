@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from safe_pip._errors import InputError
+from safe_pip._names import canonical_name
 
 if TYPE_CHECKING:
     # packaging's parsers are imported where used: the runner reads requirements files before
@@ -675,15 +676,13 @@ def requirement_names(lines: Iterable[ReqLine], *, include_constraints: bool = F
     because a constraints file often pins far more than is installed. Markers are not
     evaluated (the target environment may not be this one), so the list can be a superset.
     """
-    from packaging.utils import canonicalize_name
-
     seen: dict[str, None] = {}
     for line in lines:
         if line.kind != "requirement" or line.requirement is None:
             continue
         if line.constraint and not include_constraints:
             continue
-        seen.setdefault(canonicalize_name(line.requirement.name), None)
+        seen.setdefault(canonical_name(line.requirement.name), None)
     return list(seen)
 
 

@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._guard import Guard, Refusal
-from safe_pip._launch import PipProcess
+from safe_pip._launch import PipProcess, bypass_proxies_for_loopback
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
@@ -137,9 +137,7 @@ def run_command(
             main_url, extras, options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
         )
     )
-    no_proxy = [p for p in child_env.get("NO_PROXY", "").split(",") if p]
-    child_env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
-    child_env["no_proxy"] = child_env["NO_PROXY"]
+    bypass_proxies_for_loopback(child_env)
     started = time.time() - 2.0  # file times can be coarser than the clock
     try:
         proxy.start()

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING
 # Only light modules here: pip is started before the guard's own modules (requests, xmlrpc,
 # the guard) are imported, so that their ~0.35 s overlaps pip's start (issue 7).
 from safe_pip._errors import ExitCode, InputError, UsageError
-from safe_pip._launch import IndexPlan, Listener, PipProcess, Signalled, signals_raised
+from safe_pip._launch import (
+    IndexPlan,
+    Listener,
+    PipProcess,
+    Signalled,
+    bypass_proxies_for_loopback,
+    signals_raised,
+)
 from safe_pip._lockstate import (
     as_of_of_locks,
     enforce_locks,
@@ -72,8 +79,9 @@ def say(line: str) -> None:
 
 @dataclasses.dataclass
 class _Running:
-    """The guard's parts, once built (any may be missing if set-up was cut short)."""
+    """pip and the guard's parts, once started (any may be missing if set-up was cut short)."""
 
+    pip: PipProcess | None = None
     setup: GuardSetup | None = None
     proxy: Proxy | None = None
     prefetcher: Prefetcher | None = None
@@ -95,12 +103,11 @@ def run(
         return subprocess.call([*pip, command, *pip_args], env=env)
 
     settings = resolve_settings(cmd, env)
-    holder: dict[str, PipProcess] = {}
+    running = _Running()
 
     def on_refuse(refusal: Refusal) -> None:
-        proc = holder.get("pip")
-        if proc is not None:
-            proc.refuse(refusal)
+        if running.pip is not None:
+            running.pip.refuse(refusal)
 
     # pylock.toml files remember the index state they were made from ([tool.safe-pip]): their
     # serials must not be rolled back, and their --as-of point is this run's unless given.
@@ -113,7 +120,6 @@ def run(
     listener = Listener()
     plan = IndexPlan(listener.base)
     workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
-    running = _Running()
     code = 0
     try:
         pip_argv, child_env = _pip_invocation(
@@ -124,7 +130,7 @@ def run(
                 if not locks:
                     # pip starts now and spends about half a second importing itself; the
                     # guard is built meanwhile, and pip's first requests wait in the socket.
-                    holder["pip"] = PipProcess(pip_argv, child_env)
+                    running.pip = PipProcess(pip_argv, child_env)
                 from safe_pip._prefetch import start_prefetch
                 from safe_pip._proxy import Proxy
                 from safe_pip._setup import GuardSetup, transport_of
@@ -139,20 +145,20 @@ def run(
                 setup.guard.start_authorities()
                 running.proxy.start()
                 running.prefetcher = start_prefetch(setup.guard, cmd, pip_args, settings.python)
-                if "pip" not in holder and enforce_locks(setup.guard, locks):
+                if running.pip is None and enforce_locks(setup.guard, locks):
                     # Locked serials were checked before pip could read anything.
-                    holder["pip"] = PipProcess(pip_argv, child_env)
-                code = holder["pip"].wait() if "pip" in holder else int(ExitCode.REFUSED)
+                    running.pip = PipProcess(pip_argv, child_env)
+                code = running.pip.wait() if running.pip is not None else int(ExitCode.REFUSED)
             except (KeyboardInterrupt, Signalled) as exc:
-                if "pip" in holder:
-                    code = holder["pip"].interrupted(exc)
+                if running.pip is not None:
+                    code = running.pip.interrupted(exc)
                 elif isinstance(exc, Signalled):
                     code = 128 + exc.signum
                 else:
                     raise
     finally:
-        if "pip" in holder:
-            holder["pip"].end()  # never leave pip running without its guard
+        if running.pip is not None:
+            running.pip.end()  # never leave pip running without its guard
         if running.prefetcher is not None:
             running.prefetcher.close()
         if running.proxy is not None:
@@ -163,12 +169,11 @@ def run(
             running.setup.remember(out)
             if options.report:
                 _write_report(options.report, running.setup.guard, command)
-    return _finish(running, holder, code, cmd, out)
+    return _finish(running, code, cmd, out)
 
 
 def _finish(
     running: _Running,
-    holder: Mapping[str, PipProcess],
     code: int,
     cmd: PipCommand,
     out: Callable[[str], None],
@@ -179,7 +184,7 @@ def _finish(
     if setup is None:
         return code
     guard = setup.guard
-    if guard.refusals or ("pip" in holder and holder["pip"].refused.is_set()):
+    if guard.refusals or (running.pip is not None and running.pip.refused.is_set()):
         for refusal in guard.refusals:
             out(str(refusal))
         out("nothing was installed: the view of the index was refused (exit 75)")
@@ -211,9 +216,7 @@ def _pip_invocation(
     argv.append("--disable-pip-version-check")
     child_env = dict(env)
     child_env.update(pip_env)
-    no_proxy = [p for p in child_env.get("NO_PROXY", "").split(",") if p]
-    child_env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
-    child_env["no_proxy"] = child_env["NO_PROXY"]
+    bypass_proxies_for_loopback(child_env)
     child_env["PIP_PROXY"] = ""
     # pip's own temporary directories go under the run's work dir, so a pip ended after a
     # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 import platformdirs
 
 from ._errors import StateError
+from ._names import canonical_name
 
 if TYPE_CHECKING:
     # Imported where used: the runner reads this store before pip starts, and the changelog
@@ -64,13 +65,6 @@ _DATA_FILE = re.compile(r"(?P<stem>.+-[0-9a-f]{16})\.(?P<kind>serials|journal)\.
 
 _Kind = Literal["serials", "journal"]
 _Status = Literal["missing", "ok", "corrupt"]
-
-
-def _canonical(name: str) -> str:
-    # packaging is imported where used: the runner makes a store before pip starts (issue 7).
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
 
 
 def index_key(index_url: str) -> str:
@@ -166,7 +160,7 @@ class StateStore:
         for name, serial in serials.items():
             if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
                 raise ValueError(f"serial for {name!r} must be a non-negative int: {serial!r}")
-            norm = _canonical(name)
+            norm = canonical_name(name)
             incoming[norm] = max(serial, incoming.get(norm, serial))
         key = index_key(index_url)
         path = self._path(key, "serials")
@@ -350,7 +344,7 @@ class StateStore:
             for name, serial in serials.items():
                 if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
                     raise ValueError(f"bad serial for {name!r:.100}")
-                if _canonical(name) != name:
+                if canonical_name(name) != name:
                     raise ValueError(f"project name not normalised: {name!r:.100}")
             return serials, "ok"
         except ValueError as exc:
