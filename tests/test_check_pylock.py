@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from safe_pip._errors import InputError
+from safe_pip._names import is_pylock
 from safe_pip._pins import LockedFile
-from safe_pip._pylock import is_pylock, read_pylock
+from safe_pip._pylock import read_pylock
 
 LOCK = """\
 lock-version = "1.0"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from safe_pip._cli import _parser, _quick_parse
 from safe_pip._http import TransportSettings
 from safe_pip._launch import IndexPlan, Listener
 from safe_pip._options import GuardOptions
@@ -26,22 +31,38 @@ from safe_pip._cli import main
 main(sys.argv[1:])
 """
 
-#: What the guard needs and pip does not wait for: imported while pip starts.
+#: What the guard needs and pip does not wait for: imported while pip starts. The standard
+#: library's heavier modules too: each costs 5 to 20 ms before pip could start.
 _AFTER_PIP = (
     "requests", "urllib3", "xmlrpc.client", "charset_normalizer", "safe_pip._guard",
     "safe_pip._changelog", "safe_pip._prefetch", "safe_pip._proxy", "safe_pip._setup",
-    "safe_pip._asof", "pip._internal", "packaging.requirements", "tomllib",
+    "safe_pip._asof", "safe_pip._state", "safe_pip._lockstate", "pip._internal", "packaging",
+    "tomllib", "platformdirs", "argparse", "logging", "dataclasses", "inspect", "typing",
+    "pathlib", "tempfile", "shutil", "random", "hashlib", "urllib.parse", "json",
 )
 
 
-def test_pip_starts_before_the_guard_modules_are_imported(tmp_path: Path) -> None:
-    env = dict(os.environ, SAFE_PIP_STATE_DIR=str(tmp_path / "state"))
+@pytest.mark.parametrize("with_file", [False, True], ids=["arguments", "requirements-file"])
+def test_pip_starts_before_the_guard_modules_are_imported(
+    tmp_path: Path, with_file: bool
+) -> None:
+    env = dict(os.environ, SAFE_PIP_STATE_DIR=str(tmp_path / "state"), PIP_CONFIG_FILE=os.devnull)
+    wanted = ["beta", "gamma>=1"]
+    if with_file:
+        reqs = tmp_path / "requirements.txt"
+        reqs.write_text(
+            "--extra-index-url http://127.0.0.1:9/extra/\n"
+            "beta[fast] >= 1 ; python_version > '3'\n"
+            "gamma @ https://files.example/gamma-1.0-py3-none-any.whl\n",
+            encoding="utf-8",
+        )
+        wanted = ["-r", str(reqs)]
     proc = subprocess.run(
         [
             sys.executable, "-c", _UP_TO_PIP,
-            "--changelog", "http://127.0.0.1:9/pypi",
+            "--changelog", "http://127.0.0.1:9/pypi", "--max-wait=30",
             "install", "--index-url", "http://127.0.0.1:9/simple/", "--target",
-            str(tmp_path / "t"), "beta", "gamma>=1",
+            str(tmp_path / "t"), *wanted,
         ],
         env=env, capture_output=True, text=True, check=False, timeout=60,
     )
@@ -49,6 +70,134 @@ def test_pip_starts_before_the_guard_modules_are_imported(tmp_path: Path) -> Non
     loaded = set(proc.stdout.split())
     assert "safe_pip._runner" in loaded  # the probe did stop at pip's start
     assert not loaded.intersection(_AFTER_PIP), sorted(loaded.intersection(_AFTER_PIP))
+
+
+#: Command lines the hand reader takes (first group), and ones it leaves to argparse.
+_TAKEN = [
+    ["install", "x"],
+    ["install"],
+    ["--changelog", "http://c.example/pypi", "install", "-r", "r.txt"],
+    ["--changelog=http://c.example/pypi", "--origin", "http://o.example/simple/", "download"],
+    ["--max-wait", "30", "--strict", "-v", "wheel", "--max-wait", "5", "x"],
+    ["--max-wait=", "lock", "-o", "-"],
+    ["--as-of", "2026-01-01T00:00:00Z", "--guard-report", "r.json", "install", "x", "--", "y"],
+    ["--verbose", "--strict", "--origin=", "install", "--version"],
+    ["--changelog", "a", "--changelog", "b", "install", "-h"],
+    ["--guard-report", "install", "install", "y"],
+    ["--as-of=-1", "install", "x"],
+]
+_LEFT = [
+    [],
+    ["--help"],
+    ["-h", "install"],
+    ["--version"],
+    ["--max-wait", "-5", "install"],
+    ["--changelog"],
+    ["--strict=1", "install"],
+    ["-vv", "install"],
+    ["--unknown", "install"],
+    ["--", "install", "x"],
+    ["install", "--", "x"],
+    ["check", "r.txt"],
+    ["status"],
+    ["nonsense"],
+    ["--max-wai", "3", "install"],
+]
+
+
+def _argparse(args: list[str]) -> dict[str, Any] | str:
+    try:
+        return vars(_parser().parse_args(args))
+    except SystemExit as exc:
+        return f"exit {exc.code}"
+    except Exception as exc:  # UsageError, with argparse's message
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.parametrize("args", _TAKEN, ids=" ".join)
+def test_the_hand_reader_reads_plain_command_lines_as_argparse_does(args: list[str]) -> None:
+    quick = _quick_parse(args)
+    assert quick is not None
+    assert vars(quick) == _argparse(args)
+
+
+@pytest.mark.parametrize("args", _LEFT, ids=" ".join)
+def test_the_hand_reader_leaves_the_rest_to_argparse(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _quick_parse(args) is None
+    _argparse(args)  # whatever argparse says of it is what the user sees
+    capsys.readouterr()
+
+
+def test_records_behave_as_dataclasses() -> None:
+    from safe_pip._record import FrozenInstanceError, field, record, replace
+
+    def make(decorate: Any, make_field: Any) -> Any:
+        def point() -> type:
+            class Point:
+                __annotations__ = {"x": "int", "y": "int", "tags": "list[str]", "z": "int"}
+                y = 2
+                tags = make_field(default_factory=list)
+                z = 0
+
+            Point.__qualname__ = "Point"
+            return Point
+
+        return decorate(frozen=True)(point()), decorate(point())
+
+    ours_frozen, ours = make(record, field)
+    theirs_frozen, theirs = make(dataclasses.dataclass, dataclasses.field)
+    for mine, reference in ((ours_frozen, theirs_frozen), (ours, theirs)):
+        a, b = mine(1), reference(1)
+        assert repr(a) == repr(b) == "Point(x=1, y=2, tags=[], z=0)"
+        assert mine(1, 3, ["t"], z=4) == mine(x=1, y=3, tags=["t"], z=4)
+        assert mine(1) != mine(2) and mine(1) != b
+        assert mine(1).tags is not mine(1).tags  # one list each, as default_factory gives
+        assert repr(replace(mine(1, z=5), y=7)) == repr(dataclasses.replace(reference(1, z=5), y=7))
+        for bad in ((), (1, 2, [], 3, 4)):
+            with pytest.raises(TypeError):
+                mine(*bad)
+            with pytest.raises(TypeError):
+                reference(*bad)
+        with pytest.raises(TypeError):
+            mine(1, w=2)
+        with pytest.raises(TypeError):
+            replace(mine(1), w=2)
+    frozen = ours_frozen(1)
+    with pytest.raises(FrozenInstanceError):
+        frozen.x = 3
+    with pytest.raises(AttributeError):  # dataclasses' own is an AttributeError too
+        theirs_frozen(1).x = 3
+    assert hash(ours_frozen(1, 2, (), 3)) == hash(ours_frozen(1, 2, (), 3))
+    assert ours.__hash__ is None and theirs.__hash__ is None
+    ours(1).x = 5  # not frozen: assignable
+
+
+@pytest.mark.parametrize(
+    "tmpdir", ["mine", "missing", "unset"], ids=["TMPDIR", "TMPDIR-missing", "TMPDIR-unset"]
+)
+def test_the_work_dir_goes_where_tempfile_would_put_it(tmp_path: Path, tmpdir: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
+    if tmpdir == "mine":
+        env["TMPDIR"] = str(tmp_path)
+    elif tmpdir == "missing":
+        env["TMPDIR"] = str(tmp_path / "missing")
+    probe = (
+        "import os, stat, tempfile\n"
+        "from safe_pip._launch import make_workdir\n"
+        "made = make_workdir()\n"
+        "mode = stat.S_IMODE(os.stat(made).st_mode)\n"
+        "os.rmdir(made)\n"
+        "print(os.path.dirname(made), tempfile.gettempdir(), oct(mode))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == out[1]
+    assert out[2] == "0o700"
+    if tmpdir == "mine":
+        assert out[0] == str(tmp_path)
 
 
 def test_the_guard_serves_the_index_urls_pip_was_given(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ bytes are fetched through the guard and hashed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,11 +36,13 @@ from safe_pip._findings import CheckResult, Finding, Kind
 from safe_pip._formats import Format
 from safe_pip._guard import Guard, IndexEntry, Refused
 from safe_pip._lockstate import as_of_of_locks, enforce_locks, lock_inputs
+from safe_pip._names import is_pylock
 from safe_pip._options import GuardOptions
 from safe_pip._pages import DistFile, ProjectPage
 from safe_pip._pins import LockedFile, Pin, pins_from_requirements, same_version
 from safe_pip._pipcmd import indexes_in_effect, parse_pip_args, resolve_settings
-from safe_pip._pylock import is_pylock, read_pylock
+from safe_pip._pylock import read_pylock
+from safe_pip._record import replace
 from safe_pip._reqfile import ReqLine, index_options, read_requirements
 from safe_pip._runner import _write_report, say
 from safe_pip._setup import GuardSetup, same_index, transport_of
@@ -126,7 +127,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     # --as-of point): a view older than those is refused, on any machine (issue 4).
     locks = lock_inputs([path for path in ns.files if is_pylock(path)])
     if locks and options.as_of is None:
-        options = dataclasses.replace(options, as_of=as_of_of_locks(locks))
+        options = replace(options, as_of=as_of_of_locks(locks))  # a record, not a dataclass
     setup = GuardSetup(options, transport_of(settings), say=say)
     indexes: list[IndexEntry] = []
     if needs_configured and not no_index:

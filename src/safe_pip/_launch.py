@@ -16,10 +16,11 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # no typing before pip starts (issue 7)
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from safe_pip._guard import Refusal
     from safe_pip._setup import GuardSetup
 
@@ -107,6 +108,29 @@ def bypass_proxies_for_loopback(env: dict[str, str]) -> None:
     no_proxy = [p for p in env.get("NO_PROXY", "").split(",") if p]
     env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
     env["no_proxy"] = env["NO_PROXY"]
+
+
+def make_workdir(prefix: str = "safe-pip-") -> str:
+    """A new private directory where ``tempfile.mkdtemp`` would make it, without importing
+    ``tempfile`` (with ``random``, ``shutil`` and ``hashlib``) before pip starts.
+
+    The candidates are tempfile's on POSIX (``TMPDIR``, ``TEMP``, ``TMP``, then ``/tmp``,
+    ``/var/tmp``, ``/usr/tmp``), the first that takes the directory wins; elsewhere, or if
+    none does, ``tempfile`` itself decides (and says why it could not).
+    """
+    if os.name == "posix":
+        names = [os.environ.get(var) for var in ("TMPDIR", "TEMP", "TMP")]
+        for base in [*(n for n in names if n), "/tmp", "/var/tmp", "/usr/tmp"]:
+            suffix = base64.b32encode(os.urandom(5)).decode("ascii").lower()
+            path = os.path.join(os.path.abspath(base), prefix + suffix)
+            try:
+                os.mkdir(path, 0o700)
+            except OSError:
+                continue
+            return path
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=prefix)
 
 
 class Listener:

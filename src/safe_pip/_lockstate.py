@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safe_pip._errors import InputError, UsageError
-from safe_pip._names import canonical_name
+from safe_pip._names import canonical_name, is_pylock
 from safe_pip._urls import strip_credentials
 
 if TYPE_CHECKING:
@@ -83,8 +83,6 @@ __all__ = [
 FORMAT = 1
 TOOL = "safe-pip"
 
-# PEP 751: "pylock.toml", or "pylock.<name>.toml" with one name part (no dots).
-_PYLOCK_NAME = re.compile(r"pylock\.(?:[^.]+\.)?toml")
 _OUR_HEADER = re.compile(r"\s*\[\[?\s*tool\s*\.\s*(?:\"safe-pip\"|safe-pip)\s*(?:[.\]])")
 _ANY_HEADER = re.compile(r"\s*\[")
 
@@ -119,9 +117,8 @@ def _same(url: str) -> str:
 
 
 def is_pylock_path(path: str) -> bool:
-    """Whether pip reads ``path`` as a PEP 751 lock (by its file name, as pip decides)."""
-    name = path.rsplit("/", 1)[-1].split("[", 1)[0]  # "pylock.toml[extra]" selects extras
-    return _PYLOCK_NAME.fullmatch(name) is not None
+    """Whether pip reads the ``-r`` value ``path`` as a PEP 751 lock (``[extras]`` allowed)."""
+    return is_pylock(path, extras=True)
 
 
 # -------------------------------------------------------------------------------- reading

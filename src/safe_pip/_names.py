@@ -1,7 +1,14 @@
-"""Project names as PEP 503 normalises them, with packaging imported only when a name is
-normalised: the modules the runner reads before pip starts use this (issue 7)."""
+"""Names: projects as PEP 503 normalises them (packaging imported only when a name is
+normalised), and lock files as PEP 751 names them. The modules the runner reads before pip
+starts use these (issue 7)."""
 
 from __future__ import annotations
+
+import os
+import re
+
+#: PEP 751: "pylock.toml", or "pylock.<name>.toml" with one name part (no dots).
+_PYLOCK_NAME = re.compile(r"pylock\.(?:[^.]+\.)?toml")
 
 
 def canonical_name(name: str) -> str:
@@ -9,3 +16,14 @@ def canonical_name(name: str) -> str:
     from packaging.utils import canonicalize_name
 
     return canonicalize_name(name)
+
+
+def is_pylock(path: str, *, extras: bool = False) -> bool:
+    """Whether a file is named as PEP 751 names lock files (pip decides by the name alone).
+
+    ``extras``: ``path`` is a ``-r`` value, where ``pylock.toml[dev]`` selects extras.
+    """
+    name = os.path.basename(path)
+    if extras:
+        name = name.split("[", 1)[0]
+    return _PYLOCK_NAME.fullmatch(name) is not None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from safe_pip._record import record
 
+TYPE_CHECKING = False  # typing itself is not imported before pip starts (issue 7)
 if TYPE_CHECKING:
     from safe_pip._asof import AsOf
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GuardOptions:
     """The guard options (command line, else ``SAFE_PIP_*`` variables)."""
 

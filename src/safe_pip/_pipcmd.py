@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from safe_pip._errors import UsageError
 from safe_pip._pipconfig import pip_config
+from safe_pip._record import field, record
 
+TYPE_CHECKING = False  # read before pip starts: no typing, no dataclasses (issue 7)
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from safe_pip._reqfile import IndexOptions
 
 #: The pip commands safe-pip guards.
@@ -64,7 +65,7 @@ _SHORT = {short: long for long, short in _VALUE_OPTIONS.items() if short}
 _SHORT_FLAGS = {"-h": "--help", "-V": "--version"}
 
 
-@dataclass
+@record
 class Token:
     """One option or argument of the pip command line, as written and as understood."""
 
@@ -73,7 +74,7 @@ class Token:
     raw: list[str]  # the argv tokens it came from
 
 
-@dataclass
+@record
 class PipCommand:
     """A parsed ``safe-pip <command> …`` pip command line."""
 
@@ -187,7 +188,7 @@ def target_python(cmd: PipCommand, env: Mapping[str, str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PipSettings:
     """What pip would use for one command: its indexes and how it reaches the network."""
 

@@ -13,7 +13,6 @@ Errors name the file and, where the parser or the layout tells it, the line.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,16 +24,9 @@ from safe_pip._errors import InputError
 from safe_pip._lockstate import TomlError, toml_loads
 from safe_pip._pins import LockedFile, Pin
 
-#: PEP 751: "pylock.toml" or "pylock.<name>.toml" (one dot-free name).
-_NAME_RE = re.compile(r"^pylock\.([^.]+\.)?toml$")
 _HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*packages[ \t]*\]\]", re.MULTILINE)
 _AT_LINE_RE = re.compile(r"at line (\d+)")
 _SUPPORTED_MAJOR = 1
-
-
-def is_pylock(path: str) -> bool:
-    """Whether a file is named as PEP 751 names lock files."""
-    return bool(_NAME_RE.match(os.path.basename(path)))
 
 
 def read_pylock(path: str) -> list[Pin]:

@@ -40,16 +40,18 @@ import os
 import posixpath
 import re
 import shlex
-import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 from safe_pip._errors import InputError
 from safe_pip._names import canonical_name
+from safe_pip._record import record
 
+# Read before pip starts (the runner rewrites index lines for the guard): no typing, pathlib,
+# urllib or dataclasses at import (issue 7).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Literal
+
     # packaging's parsers are imported where used: the runner reads requirements files before
     # pip starts, and a command line without them need not wait for packaging (issue 7).
     from packaging.requirements import Requirement
@@ -66,7 +68,8 @@ __all__ = [
 
 #: What a logical line is: a PEP 508 requirement by name, a direct reference (URL, local path
 #: or ``name @ url``), an editable (``-e``), or a line of options only.
-ReqKind = Literal["requirement", "direct", "editable", "option"]
+if TYPE_CHECKING:
+    ReqKind = Literal["requirement", "direct", "editable", "option"]
 
 #: The message for a requirements file named by URL (pip would fetch it; we cannot prove a
 #: fetched file fresh, and it could name any index).
@@ -124,7 +127,7 @@ _MAX_FILE_BYTES = 64 * 1024 * 1024
 # --- the options pip accepts in requirements files -----------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Option:
     """One option of pip's requirements-file parser: its canonical long name and spellings."""
 
@@ -174,7 +177,7 @@ _INDEX_OPTIONS = _INDEX_URL_OPTIONS | {"--no-index", "--find-links"}
 # --- public data -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReqLine:
     """One logical line of a requirements file, as pip will understand it.
 
@@ -200,7 +203,7 @@ class ReqLine:
     spec: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IndexOptions:
     """What requirements-file lines do to pip's index settings, as pip applies them.
 
@@ -223,7 +226,9 @@ class IndexOptions:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_requirements(path: str | os.PathLike[str], *, constraint: bool = False) -> list[ReqLine]:
+def read_requirements(
+    path: str | os.PathLike[str], *, constraint: bool = False, requirements: bool = True
+) -> list[ReqLine]:
     """Read a requirements file and everything it includes, depth-first in file order.
 
     ``-r`` / ``-c`` lines are returned (kind ``"option"``) and followed by the included
@@ -235,12 +240,16 @@ def read_requirements(path: str | os.PathLike[str], *, constraint: bool = False)
     Raises ``InputError`` (with file and line where there is one) for a file that cannot be
     read, is not text, names an unknown option, holds a malformed requirement, includes a
     remote file, or includes itself directly or indirectly.
+
+    ``requirements=False`` leaves requirement lines out, unread: what is left (options,
+    includes, editables) is all the index options need, and packaging's parsers are not
+    imported (the runner reads the files so before pip starts, and in full after).
     """
     top = os.fspath(path)
     if _SCHEME_RE.search(top):
         raise InputError(top, REMOTE_MESSAGE)
     out: list[ReqLine] = []
-    _read_tree(top, constraint, frozenset(), None, out)
+    _read_tree(top, constraint, frozenset(), None, out, requirements)
     return out
 
 
@@ -250,6 +259,7 @@ def _read_tree(
     ancestors: frozenset[str],
     included_at: tuple[str, int] | None,
     out: list[ReqLine],
+    requirements: bool = True,
 ) -> None:
     """Append ``path``'s lines and its includes' to ``out``.
 
@@ -257,7 +267,7 @@ def _read_tree(
     absolute paths, we compare real paths, so a cycle through a symlink is caught too.
     """
     ancestors = ancestors | {os.path.realpath(path)}
-    for _logical, req_line in _parse_file(path, constraint, included_at)[1]:
+    for _logical, req_line in _parse_file(path, constraint, included_at, requirements)[1]:
         if req_line is None:
             continue
         out.append(req_line)
@@ -271,10 +281,12 @@ def _read_tree(
                 f"include cycle: {target} includes itself, directly or through other files",
                 req_line.line,
             )
-        _read_tree(target, include[1], ancestors, (req_line.path, req_line.line), out)
+        _read_tree(
+            target, include[1], ancestors, (req_line.path, req_line.line), out, requirements
+        )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Logical:
     """A logical line: physical lines ``first``..``last`` (1-based) and its comment-free text."""
 
@@ -284,13 +296,13 @@ class _Logical:
 
 
 def _parse_file(
-    path: str, constraint: bool, included_at: tuple[str, int] | None
+    path: str, constraint: bool, included_at: tuple[str, int] | None, requirements: bool = True
 ) -> tuple[list[str], list[tuple[_Logical, ReqLine | None]]]:
     """One file's physical lines, and every logical line with its parse (``None`` for blank
-    and comment-only lines)."""
+    and comment-only lines, and for requirement lines unless ``requirements``)."""
     physical = _read_text(path, included_at).splitlines()
     entries = [
-        (logical, _parse_line(path, logical, constraint) if logical.text else None)
+        (logical, _parse_line(path, logical, constraint, requirements) if logical.text else None)
         for logical in _logical_lines(physical)
     ]
     return physical, entries
@@ -400,8 +412,11 @@ def _break_args_options(line: str) -> tuple[str, str]:
     return " ".join(args), " ".join(options)
 
 
-def _parse_line(path: str, logical: _Logical, constraint: bool) -> ReqLine:
-    """Turn one non-empty logical line into a ``ReqLine``, or raise ``InputError``."""
+def _parse_line(
+    path: str, logical: _Logical, constraint: bool, requirements: bool = True
+) -> ReqLine | None:
+    """Turn one non-empty logical line into a ``ReqLine``, or raise ``InputError``; None for
+    a requirement line when not ``requirements``."""
     line = _expand_env(logical.text)
     args, options_text = _break_args_options(line)
     try:
@@ -429,6 +444,8 @@ def _parse_line(path: str, logical: _Logical, constraint: bool) -> ReqLine:
 
     args = args.strip()  # pip keeps the spaces before the options; its callers strip them
     if args:
+        if not requirements:
+            return None
         kind, requirement = _classify(args, path, logical.first)
         hashes = tuple(value for name, value in options if name == "--hash" and value)
         return make(kind, requirement, hashes, args)
@@ -518,7 +535,9 @@ def _check_value(name: str, value: str | None, path: str, line: int) -> None:
 def _is_url(text: str) -> bool:
     """pip's ``is_url``: a scheme it can install from (plain or VCS)."""
     try:
-        scheme = urllib.parse.urlsplit(text).scheme
+        from urllib.parse import urlsplit
+
+        scheme = urlsplit(text).scheme
     except ValueError:  # e.g. an unclosed "[" in the host: not a URL pip could use either
         return False
     return scheme in _URL_SCHEMES
@@ -690,7 +709,7 @@ def requirement_names(lines: Iterable[ReqLine], *, include_constraints: bool = F
 
 
 def rewrite_for_guard(
-    paths: Sequence[str], rewrite_index_url: Callable[[str], str], workdir: Path
+    paths: Sequence[str], rewrite_index_url: Callable[[str], str], workdir: str
 ) -> dict[str, str]:
     """Write copies of the requirements files whose include tree names an index URL.
 
@@ -719,16 +738,18 @@ def rewrite_for_guard(
     Returns ``{path as given: copy path}`` for the top-level files that needed a copy.
     Raises ``InputError`` as :func:`read_requirements` does.
     """
-    workdir = Path(os.path.abspath(workdir))
-    copies: dict[str, Path] = {}
-    kept_find_links: list[tuple[Path, str, str, int]] = []
+    workdir = os.path.abspath(workdir)
+    copies: dict[str, str] = {}
+    kept_find_links: list[tuple[str, str, str, int]] = []
     result: dict[str, str] = {}
     for given in paths:
-        lines = read_requirements(given)  # validates the whole tree first (cycles, syntax)
+        # Validates the whole tree first (cycles, options); the runner reads the requirement
+        # lines in full once pip has started.
+        lines = read_requirements(given, requirements=False)
         if not any(_names_index_url(line) for line in lines):
             continue
         copy = _copy_tree(given, rewrite_index_url, workdir, copies, frozenset(), kept_find_links)
-        result[given] = str(copy)
+        result[given] = copy
     for copy_dir, value, origin, line_number in kept_find_links:
         if os.path.exists(os.path.join(copy_dir, value)):
             raise InputError(
@@ -750,11 +771,11 @@ def _names_index_url(line: ReqLine) -> bool:
 def _copy_tree(
     path: str,
     rewrite_index_url: Callable[[str], str],
-    workdir: Path,
-    copies: dict[str, Path],
+    workdir: str,
+    copies: dict[str, str],
     ancestors: frozenset[str],
-    kept_find_links: list[tuple[Path, str, str, int]],
-) -> Path:
+    kept_find_links: list[tuple[str, str, str, int]],
+) -> str:
     """Write the copy of ``path`` and of everything it includes; return the copy's path."""
     real = os.path.realpath(path)
     if real in ancestors:  # read_requirements already refused cycles; the file changed since
@@ -763,13 +784,13 @@ def _copy_tree(
     if key in copies:  # included twice (not a cycle): one copy serves both
         return copies[key]
     ancestors = ancestors | {real}
-    physical, parsed = _parse_file(path, False, None)
+    physical, parsed = _parse_file(path, False, None, requirements=False)
     number = len(copies)
-    while (workdir / f"reqfile-{number}").exists():
+    while os.path.exists(os.path.join(workdir, f"reqfile-{number}")):
         number += 1
-    copy_dir = workdir / f"reqfile-{number}"
-    copy_dir.mkdir(parents=True)
-    dest = copy_dir / (os.path.basename(path) or "requirements.txt")
+    copy_dir = os.path.join(workdir, f"reqfile-{number}")
+    os.makedirs(copy_dir)
+    dest = os.path.join(copy_dir, os.path.basename(path) or "requirements.txt")
     copies[key] = dest  # reserved before the includes are copied, so their numbers differ
     out = list(physical)
     for logical, line in parsed:
@@ -782,7 +803,7 @@ def _copy_tree(
             child = _copy_tree(
                 target, rewrite_index_url, workdir, copies, ancestors, kept_find_links
             )
-            new_options = [("--constraint" if include[1] else "--requirement", str(child))]
+            new_options = [("--constraint" if include[1] else "--requirement", child)]
         else:
             new_options, changed = [], False
             for name, value in line.options:
@@ -800,7 +821,8 @@ def _copy_tree(
         out[logical.first - 1] = _format_options(new_options, line)
         for index in range(logical.first, logical.last):
             out[index] = ""
-    dest.write_text("\ufeff" + "".join(f"{text}\n" for text in out), encoding="utf-8")
+    with open(dest, "w", encoding="utf-8") as handle:
+        handle.write("\ufeff" + "".join(f"{text}\n" for text in out))
     return dest
 
 
@@ -824,6 +846,7 @@ def _format_options(options: Sequence[tuple[str, str | None]], line: ReqLine) ->
     logical = _logical_lines([text])
     if len(logical) != 1 or logical[0].text != text:
         raise fail("a value would be read as a comment")
-    if _parse_line(line.path, logical[0], False).options != tuple(options):
+    parsed = _parse_line(line.path, logical[0], False)
+    if parsed is None or parsed.options != tuple(options):
         raise fail("a value would not be read back as written")
     return text

@@ -15,18 +15,14 @@ may read anything.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 # Only light modules here: pip is started before the guard's own modules (requests, xmlrpc,
-# the guard) are imported, so that their ~0.35 s overlaps pip's start (issue 7).
+# the guard) are imported, so that their ~0.35 s overlaps pip's start; and nothing heavy from
+# the standard library either (typing, dataclasses, pathlib, tempfile, logging: issue 7).
 from safe_pip._errors import ExitCode, InputError, UsageError
 from safe_pip._launch import (
     IndexPlan,
@@ -34,15 +30,10 @@ from safe_pip._launch import (
     PipProcess,
     Signalled,
     bypass_proxies_for_loopback,
+    make_workdir,
     signals_raised,
 )
-from safe_pip._lockstate import (
-    as_of_of_locks,
-    enforce_locks,
-    is_pylock_path,
-    lock_inputs,
-    record_lock,
-)
+from safe_pip._names import is_pylock
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import (
     PipCommand,
@@ -51,14 +42,19 @@ from safe_pip._pipcmd import (
     parse_pip_args,
     resolve_settings,
 )
+from safe_pip._record import record, replace
 from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
-from safe_pip._state import StateStore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from safe_pip._guard import Guard, Refusal
+    from safe_pip._lockstate import LockState
     from safe_pip._prefetch import Prefetcher
     from safe_pip._proxy import Proxy
     from safe_pip._setup import GuardSetup
+    from safe_pip._state import StateStore
 
 #: Seconds pip may wait on the guard beyond --max-wait: the guard waits out stale views inside
 #: pip's request, so pip's own --timeout (15 s by default) must not cut that short (pip would
@@ -77,7 +73,7 @@ def say(line: str) -> None:
         sys.stderr.flush()
 
 
-@dataclasses.dataclass
+@record
 class _Running:
     """pip and the guard's parts, once started (any may be missing if set-up was cut short)."""
 
@@ -95,7 +91,10 @@ def run(
     env: Mapping[str, str] | None = None,
     store: StateStore | None = None,
     out: Callable[[str], None] = say,
+    started: Callable[[], None] | None = None,
 ) -> int:
+    """Run one guarded pip command; its exit code. ``started`` is called once pip has been
+    started (the command line sets up logging then, as it would slow pip's start)."""
     env = dict(os.environ if env is None else env)
     cmd = parse_pip_args(command, pip_args)
     pip = [sys.executable, "-m", "pip"]
@@ -111,19 +110,19 @@ def run(
 
     # pylock.toml files remember the index state they were made from ([tool.safe-pip]): their
     # serials must not be rolled back, and their --as-of point is this run's unless given.
-    locks = lock_inputs(cmd.options.get("--requirement", []))
-    if options.as_of is None:
-        options = dataclasses.replace(options, as_of=as_of_of_locks(locks))
-    store = store or StateStore()
-    store.check_usable()  # an unusable no-rollback memory stops the run before pip
+    locks = _lock_inputs(cmd.options.get("--requirement", []))
+    if options.as_of is None and locks:
+        from safe_pip._lockstate import as_of_of_locks
+
+        options = replace(options, as_of=as_of_of_locks(locks))
 
     listener = Listener()
     plan = IndexPlan(listener.base)
-    workdir = tempfile.TemporaryDirectory(prefix="safe-pip-")
+    workdir = make_workdir()
     code = 0
     try:
         pip_argv, child_env = _pip_invocation(
-            cmd, plan.guarded, settings, options, env, Path(workdir.name)
+            cmd, plan.guarded, settings, options, env, workdir
         )
         with signals_raised():
             try:
@@ -131,10 +130,19 @@ def run(
                     # pip starts now and spends about half a second importing itself; the
                     # guard is built meanwhile, and pip's first requests wait in the socket.
                     running.pip = PipProcess(pip_argv, child_env)
+                if started is not None:
+                    started()
+                _check_requirements(cmd)
                 from safe_pip._prefetch import start_prefetch
                 from safe_pip._proxy import Proxy
                 from safe_pip._setup import GuardSetup, transport_of
+                from safe_pip._state import StateStore
 
+                if store is None:
+                    store = StateStore()
+                # An unusable no-rollback memory stops the run before pip reads a page: pip's
+                # first requests are still waiting in the guard's socket.
+                store.check_usable()
                 setup = running.setup = GuardSetup(
                     options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
                 )
@@ -145,7 +153,7 @@ def run(
                 setup.guard.start_authorities()
                 running.proxy.start()
                 running.prefetcher = start_prefetch(setup.guard, cmd, pip_args, settings.python)
-                if running.pip is None and enforce_locks(setup.guard, locks):
+                if running.pip is None and _enforce_locks(setup.guard, locks):
                     # Locked serials were checked before pip could read anything.
                     running.pip = PipProcess(pip_argv, child_env)
                 code = running.pip.wait() if running.pip is not None else int(ExitCode.REFUSED)
@@ -164,12 +172,29 @@ def run(
         if running.proxy is not None:
             running.proxy.stop()
         listener.close()
-        workdir.cleanup()
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
         if running.setup is not None:
             running.setup.remember(out)
             if options.report:
                 _write_report(options.report, running.setup.guard, command)
     return _finish(running, code, cmd, out)
+
+
+def _lock_inputs(values: Sequence[str]) -> list[tuple[str, LockState]]:
+    """The ``[tool.safe-pip]`` locks among the ``-r`` values (TOML is read only if any)."""
+    if not any(is_pylock(value, extras=True) for value in values):
+        return []
+    from safe_pip._lockstate import lock_inputs
+
+    return lock_inputs(values)
+
+
+def _enforce_locks(guard: Guard, locks: list[tuple[str, LockState]]) -> bool:
+    from safe_pip._lockstate import enforce_locks
+
+    return enforce_locks(guard, locks)
 
 
 def _finish(
@@ -192,8 +217,10 @@ def _finish(
     if code == 0:
         _unproxy_outputs(cmd, guard)
         if cmd.command == "lock":
+            from safe_pip._lockstate import record_lock
+
             for target in cmd.options.get("--output", []) or ["pylock.toml"]:
-                if target != "-" and Path(target).is_file():
+                if target != "-" and os.path.isfile(target):
                     record_lock(target, guard, setup.options.as_of)
     return code
 
@@ -204,7 +231,7 @@ def _pip_invocation(
     settings: PipSettings,
     options: GuardOptions,
     env: Mapping[str, str],
-    workdir: Path,
+    workdir: str,
 ) -> tuple[list[str], dict[str, str]]:
     """pip's full argv and environment for this run, pointed at the guard."""
     argv, pip_env = _pip_command(cmd, guarded, settings, workdir)
@@ -220,16 +247,16 @@ def _pip_invocation(
     child_env["PIP_PROXY"] = ""
     # pip's own temporary directories go under the run's work dir, so a pip ended after a
     # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.
-    pip_tmp = workdir / "tmp"
-    pip_tmp.mkdir()
-    child_env["TMPDIR"] = str(pip_tmp)
+    pip_tmp = os.path.join(workdir, "tmp")
+    os.mkdir(pip_tmp)
+    child_env["TMPDIR"] = pip_tmp
     # pip takes --python only before its command name, wherever the user wrote it.
     general = ["--python", settings.python] if settings.python else []
     return [sys.executable, "-m", "pip", *general, cmd.command, *argv], child_env
 
 
 def _pip_command(
-    cmd: PipCommand, guarded: Callable[..., str], settings: PipSettings, workdir: Path
+    cmd: PipCommand, guarded: Callable[..., str], settings: PipSettings, workdir: str
 ) -> tuple[list[str], dict[str, str]]:
     """pip's argv and environment, with every index pointed at the guard.
 
@@ -238,18 +265,15 @@ def _pip_command(
     ``--no-index`` anywhere drops it (pip's ``handle_option_line``).
     """
     env: dict[str, str] = {}
-    req_files = [
-        (t.value, t.option == "--constraint")
-        for t in cmd.tokens
-        if t.option in ("--requirement", "--constraint") and t.value
-        and not is_pylock_path(t.value)  # pip reads those itself (PEP 751)
-    ]
+    req_files = _requirement_files(cmd)
+    # Requirement lines are read once pip has started (_check_requirements): the index
+    # options and includes are all that decides pip's command line.
     lines = [
         line for path, constraint in req_files
-        for line in read_requirements(path, constraint=constraint)
+        for line in read_requirements(path, constraint=constraint, requirements=False)
     ]
     for path in cmd.options.get("--requirement", []):  # pylock.toml files too
-        if Path(path).is_file() and not Path(path).read_bytes().strip():
+        if os.path.isfile(path) and not _read_bytes(path).strip():
             # pip installs nothing and says nothing; a truncated file is the likelier story.
             raise InputError(path, "empty requirements file: nothing to install from it")
     in_files = index_options(lines)
@@ -279,11 +303,12 @@ def _pip_command(
         if settings.isolated:
             # pip ignores PIP_* variables here; an argument would show the path token to every
             # local user (ps), so the indexes go in a file only this user can read.
-            indexes = workdir / "safe-pip-indexes.txt"
+            indexes = os.path.join(workdir, "safe-pip-indexes.txt")
             lines_out = [f"--index-url {proxied_main}"]
             lines_out += [f"--extra-index-url {url}" for url in proxied_extras]
-            indexes.write_text("\n".join(lines_out) + "\n", encoding="utf-8")
-            argv += ["--requirement", str(indexes)]
+            with open(indexes, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(lines_out) + "\n")
+            argv += ["--requirement", indexes]
         else:
             # Environment variables override pip's configuration files key by key, and, unlike
             # command-line values, replace the configured extra indexes instead of adding to them.
@@ -292,11 +317,36 @@ def _pip_command(
     return argv, env
 
 
+def _requirement_files(cmd: PipCommand) -> list[tuple[str, bool]]:
+    """The requirements files pip is given (and whether as constraints), pylock files aside."""
+    return [
+        (t.value, t.option == "--constraint")
+        for t in cmd.tokens
+        if t.option in ("--requirement", "--constraint") and t.value
+        and not is_pylock(t.value, extras=True)  # pip reads those itself (PEP 751)
+    ]
+
+
+def _check_requirements(cmd: PipCommand) -> None:
+    """Read every requirement line of pip's requirements files, or raise ``InputError``.
+
+    Called once pip has started (packaging's parsers are imported for it) and before the
+    guard answers pip: a malformed line ends pip with nothing installed and safe-pip's own
+    one-line error (exit 2), as when it was read before pip.
+    """
+    for path, constraint in _requirement_files(cmd):
+        read_requirements(path, constraint=constraint)
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def _write_report(path: str, guard: Guard, command: str) -> None:
     import json
 
     from safe_pip import __version__
-    from safe_pip._asofview import AsOfView
     from safe_pip._urls import strip_credentials
 
     document = {"version": 1, "tool": f"safe-pip {__version__}", "command": command}
@@ -310,7 +360,9 @@ def _write_report(path: str, guard: Guard, command: str) -> None:
         for e in guard.indexes
     ]
     document.update(guard.report())
-    if isinstance(guard.page_filter, AsOfView):
+    # The --as-of view's module is loaded only when one was made (not imported here for it).
+    as_of_module = sys.modules.get("safe_pip._asofview")
+    if as_of_module is not None and isinstance(guard.page_filter, as_of_module.AsOfView):
         document["as_of"] = guard.page_filter.report()
     text = json.dumps(document, indent=2, sort_keys=False) + "\n"
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -328,9 +380,10 @@ def _unproxy_outputs(cmd: PipCommand, guard: Guard) -> None:
     if cmd.command == "lock":
         targets += cmd.options.get("--output", []) or ["pylock.toml"]
     for target in targets:
-        path = Path(target)
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
+        if os.path.isfile(target):
+            with open(target, encoding="utf-8", newline="") as handle:
+                text = handle.read()
             new = guard.unproxy(text)
             if new != text:
-                path.write_text(new, encoding="utf-8")
+                with open(target, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(new)
