@@ -25,7 +25,6 @@ import logging
 import platform
 import queue
 import threading
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -102,6 +101,8 @@ def requires_dist(metadata: bytes) -> list[Requirement]:
 
 def wheel_metadata(handle: IO[bytes]) -> bytes | None:
     """A wheel's ``.dist-info/METADATA`` (the zip's directory is read, not the whole file)."""
+    import zipfile  # only for wheels without PEP 658 metadata
+
     try:
         with zipfile.ZipFile(handle) as zf:
             for info in zf.infolist():

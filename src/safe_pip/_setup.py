@@ -7,8 +7,8 @@ command judges pages the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from safe_pip._asofview import AsOfView
 from safe_pip._changelog import CallRecord, ChangelogAuthority, ChangelogClient
 from safe_pip._guard import Guard, IndexEntry, Refusal
 from safe_pip._http import TransportSettings, make_session
@@ -16,6 +16,9 @@ from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import PipSettings, default_changelog_url, default_index_url
 from safe_pip._state import StateStore
 from safe_pip._urls import strip_credentials
+
+if TYPE_CHECKING:
+    from safe_pip._asofview import AsOfView
 
 
 def transport_of(settings: PipSettings) -> TransportSettings:
@@ -58,6 +61,8 @@ class GuardSetup:
         )
         self.as_of: AsOfView | None = None
         if options.as_of is not None:
+            from safe_pip._asofview import AsOfView  # only for --as-of: about 5% of set-up
+
             self.as_of = AsOfView(
                 options.as_of, strict=options.strict, max_wait=options.max_wait, say=say
             )
