@@ -152,9 +152,18 @@ class Side:
         return [sys.executable, "-m", "safe_pip", *guard, *pip_args]
 
     def install(
-        self, w: World, requirements: Sequence[str], *, cache: str = "none", **kw: bool
+        self,
+        w: World,
+        requirements: Sequence[str],
+        *,
+        cache: str = "none",
+        report: bool = False,
+        **kw: bool,
     ) -> Outcome:
         """``install --target`` a fresh directory; ``cache`` is "none" or "keep" (own dir).
+
+        ``report``: safe-pip also writes its guard report (read into ``Outcome.report``); the
+        timed rows leave it out, as a plain ``safe-pip install`` does.
 
         "none" empties safe-pip's verified-file cache too: a cold install downloads every
         file on both sides. safe-pip's state (serials, journal summary) is kept, as on any
@@ -167,16 +176,16 @@ class Side:
         cache_args = (
             ["--no-cache-dir"] if cache == "none" else ["--cache-dir", str(self.scratch / "cache")]
         )
-        report = self.scratch / f"report-{self.runs}.json" if self.guarded else None
+        report_file = self.scratch / f"report-{self.runs}.json" if self.guarded and report else None
         argv = self.command(
-            w, "install", ["--target", str(target), *cache_args, *requirements], report=report
+            w, "install", ["--target", str(target), *cache_args, *requirements], report=report_file
         )
         outcome = run_cmd(argv, self.env, **kw)
         shutil.rmtree(target, ignore_errors=True)
         if outcome.returncode != 0:
             raise RuntimeError(f"{self.name} failed (exit {outcome.returncode}):\n{outcome.stderr}")
-        if report is not None and report.exists():
-            outcome.report = json.loads(report.read_text(encoding="utf-8"))
+        if report_file is not None and report_file.exists():
+            outcome.report = json.loads(report_file.read_text(encoding="utf-8"))
         return outcome
 
 

@@ -92,9 +92,9 @@ def authority_calls(sizes: Sequence[int], latency: float) -> Row:
         for size in sizes:
             root = publish_tree(w.origin, size, tag=f"-a{size}")
             with sides() as (_, guarded):
-                cold = _changelog_calls(guarded.install(w, [root]).report)
+                cold = _changelog_calls(guarded.install(w, [root], report=True).report)
                 w.origin.publish(f"unrelated-{size}", "1.0")  # the journal moved on meanwhile
-                warm = _changelog_calls(guarded.install(w, [root]).report)
+                warm = _changelog_calls(guarded.install(w, [root], report=True).report)
             counts[size] = (cold, warm)
     ok = all(c <= 2 and h <= 1 for c, h in counts.values())
     shown = ", ".join(f"{s}: {c}/{h}" for s, (c, h) in counts.items())
