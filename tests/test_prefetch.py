@@ -278,3 +278,57 @@ def test_a_stale_page_is_asked_again_at_least_every_half_second(
             guard.verified(entry, "gamma")
     assert slept[:4] == [0.2, 0.4, 0.5, 0.5] and max(slept) == 0.5
     assert sum(slept) == pytest.approx(4.0)  # waited out --max-wait, then refused
+
+
+def test_pip_takes_over_a_download_still_waiting_in_the_queue(state_dir: Path) -> None:
+    """A wheel queued behind pages and metadata is fetched by pip's own request at once, and
+    the worker that reaches it later skips it; one a worker began is waited for."""
+    import io
+    import threading
+
+    from safe_pip._guard import FileEntry
+
+    setup = GuardSetup(
+        GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
+    )
+    entry = setup.add_index("http://index.example/simple/", main=True)
+    assert entry is not None
+    prefetcher = Prefetcher(setup.guard, workers=1)  # not started: nothing leaves the queue
+
+    def file(name: str) -> FileEntry:
+        url = f"http://files.example/{name}"
+        return FileEntry(url, name, {"sha256": "0" * 64}, {}, entry)
+
+    queued, begun = file("a-1.0-py3-none-any.whl"), file("b-1.0-py3-none-any.whl")
+    prefetcher._fetch_ahead(queued, metadata=False)
+    prefetcher._fetch_ahead(begun, metadata=False)
+    answer: list[object] = []
+    asked = threading.Thread(
+        target=lambda: answer.append(
+            prefetcher.file_ready(queued, queued.filename, queued.url, queued.hashes)
+        )
+    )
+    asked.start()
+    asked.join(timeout=5)
+    assert not asked.is_alive(), "pip's request waited for a download no worker had begun"
+    assert answer == [None]  # the guard downloads it for pip itself
+
+    download = prefetcher._downloads[begun.url]
+    download.started = True  # a worker has it: pip's request waits for its bytes
+    waiting = threading.Thread(
+        target=lambda: answer.append(
+            prefetcher.file_ready(begun, begun.filename, begun.url, begun.hashes)
+        )
+    )
+    waiting.start()
+    waiting.join(timeout=0.2)
+    assert waiting.is_alive()
+    download.result = (io.BytesIO(b"wheel"), 5)
+    download.done.set()
+    waiting.join(timeout=5)
+    assert not waiting.is_alive()
+    result = answer[-1]
+    assert isinstance(result, tuple) and result[0].read() == b"wheel"
+
+    # A worker reaching either queued task finds it gone and skips it (no second download).
+    assert queued.url not in prefetcher._downloads and begun.url not in prefetcher._downloads

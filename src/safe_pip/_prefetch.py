@@ -126,6 +126,9 @@ class _Download:
     metadata: bool  # a PEP 658 .metadata file (read for dependencies), else the file itself
     done: threading.Event = field(default_factory=threading.Event)
     result: tuple[IO[bytes], int] | None = None
+    #: A worker began it (under the prefetcher's lock); until then pip's own request may take
+    #: it over, and the queued task is dropped.
+    started: bool = False
 
 
 #: A queued prefetch: a page (index, project), a file, or None (a worker's signal to stop).
@@ -266,6 +269,10 @@ class Prefetcher:
     ) -> tuple[IO[bytes], int] | None:
         with self._lock:
             download = self._downloads.pop(url, None)
+            if download is not None and not download.started:
+                # Still queued (behind pages and metadata, maybe many): pip's request fetches
+                # it now instead of waiting for a worker; the queued task finds it gone.
+                download = None
         result = None
         if download is not None:
             download.done.wait()  # in flight: waiting beats starting over
@@ -311,6 +318,10 @@ class Prefetcher:
                 return
             try:
                 if isinstance(task, _Download):
+                    with self._lock:
+                        if self._downloads.get(task.url) is not task:
+                            continue  # pip's own request took it over
+                        task.started = True
                     self._download(task)
                 else:
                     self._page(*task)
