@@ -332,3 +332,28 @@ def test_pip_takes_over_a_download_still_waiting_in_the_queue(state_dir: Path) -
 
     # A worker reaching either queued task finds it gone and skips it (no second download).
     assert queued.url not in prefetcher._downloads and begun.url not in prefetcher._downloads
+
+
+def test_the_serials_kept_are_copied_under_the_guards_lock(state_dir: Path) -> None:
+    """Prefetch workers may still be accepting pages when the run keeps its serials: the
+    copy is taken under the lock they write under, never while one of them inserts."""
+    import threading
+
+    setup = GuardSetup(
+        GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
+    )
+    entry = setup.add_index("http://index.example/simple/", main=True)
+    assert entry is not None
+    entry.seen["alpha"] = 7
+    guard = setup.guard
+    with guard._lock:  # a worker in the middle of recording a verdict
+        keeping = threading.Thread(target=setup.remember, args=(print,))
+        keeping.start()
+        keeping.join(timeout=0.3)
+        assert keeping.is_alive(), "the serials were read without the guard's lock"
+        entry.seen["beta"] = 9
+    keeping.join(timeout=5)
+    assert not keeping.is_alive()
+    assert StateStore(state_dir).remembered("http://index.example/simple/") == {
+        "alpha": 7, "beta": 9
+    }

@@ -274,6 +274,12 @@ class Guard:
             self.indexes.append(entry)
             return entry
 
+    def seen_serials(self, entry: IndexEntry) -> dict[str, int]:
+        """The serials accepted on this index so far, copied whole: prefetch workers may still
+        be adding to them when the run keeps them."""
+        with self._lock:
+            return dict(entry.seen)
+
     def start_authorities(self) -> None:
         """Ask the changelogs in the background while pip starts, so no page waits for it."""
         for entry in self.indexes:

@@ -319,7 +319,7 @@ def record_lock(path: str, guard: Guard, as_of: AsOf | None) -> LockState:
     rows = []
     for entry in guard.indexes:
         head = entry.summary.head if entry.summary is not None else None
-        rows.append((entry.upstream, head, dict(entry.seen)))
+        rows.append((entry.upstream, head, guard.seen_serials(entry)))
     state = lock_state(rows, locked_projects(path), as_of)
     write_lock_state(path, state)
     return state

@@ -119,8 +119,9 @@ class GuardSetup:
         from safe_pip._errors import SafePipError
 
         for entry in self.guard.indexes:
-            if entry.seen:
+            seen = self.guard.seen_serials(entry)
+            if seen:
                 try:
-                    self.store.remember(entry.upstream, entry.seen)
+                    self.store.remember(entry.upstream, seen)
                 except (SafePipError, OSError, ValueError) as exc:
                     say(f"warning: could not remember serials: {exc}")
