@@ -37,7 +37,6 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from safe_pip._errors import SafePipError
 from safe_pip._filecache import FileCache
 from safe_pip._guard import (
     FileEntry,
@@ -50,7 +49,7 @@ from safe_pip._guard import (
 )
 from safe_pip._pages import DistFile, ProjectPage
 from safe_pip._pipcmd import PipCommand
-from safe_pip._reqfile import read_requirements
+from safe_pip._reqfile import ReqLine
 
 logger = logging.getLogger("safe_pip")
 
@@ -63,22 +62,18 @@ _MAX_METADATA = 4 * 1024 * 1024
 _OTHER_ENVIRONMENT = ("--platform", "--python-version", "--implementation", "--abi")
 
 
-def top_level(cmd: PipCommand) -> list[Requirement]:
-    """Requirements pip will look up by name: its arguments and its ``-r`` files' lines."""
+def top_level(cmd: PipCommand, lines: Iterable[ReqLine]) -> list[Requirement]:
+    """Requirements pip will look up by name: its arguments, then the requirement lines of its
+    requirements files (``lines``, as the runner read them; constraints are left out)."""
     found: list[Requirement] = []
     for spec in cmd.positionals:
         with contextlib.suppress(InvalidRequirement):
             req = Requirement(spec)
             if req.url is None:
                 found.append(req)
-    for path in cmd.options.get("--requirement", []):
-        try:
-            lines = read_requirements(path)
-        except (SafePipError, OSError):
-            continue  # pip reports an unreadable file itself
-        for line in lines:
-            if line.kind == "requirement" and line.requirement is not None and not line.constraint:
-                found.append(line.requirement)
+    for line in lines:
+        if line.kind == "requirement" and line.requirement is not None and not line.constraint:
+            found.append(line.requirement)
     return found
 
 
@@ -383,9 +378,14 @@ def _project_of(filename: str) -> str:
 
 
 def start_prefetch(
-    guard: Guard, cmd: PipCommand, pip_args: Sequence[str], python: str | None
+    guard: Guard,
+    cmd: PipCommand,
+    pip_args: Sequence[str],
+    python: str | None,
+    lines: Iterable[ReqLine],
 ) -> Prefetcher:
-    """The runner's prefetcher for one pip command, started on the command's own names."""
+    """The runner's prefetcher for one pip command, started on the command's own names and
+    its requirements files' ``lines``."""
     prefetcher = Prefetcher(
         guard,
         evaluate_markers=target_environment(cmd, pip_args, python),
@@ -393,5 +393,5 @@ def start_prefetch(
         files=cmd.command in ("install", "download", "wheel") and "--dry-run" not in pip_args,
         cache=FileCache(),
     )
-    prefetcher.start(top_level(cmd))
+    prefetcher.start(top_level(cmd, lines))
     return prefetcher

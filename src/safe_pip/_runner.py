@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from safe_pip._lockstate import LockState
     from safe_pip._prefetch import Prefetcher
     from safe_pip._proxy import Proxy
+    from safe_pip._reqfile import ReqLine
     from safe_pip._setup import GuardSetup
     from safe_pip._state import StateStore
 
@@ -132,7 +133,7 @@ def run(
                     running.pip = PipProcess(pip_argv, child_env)
                 if started is not None:
                     started()
-                _check_requirements(cmd)
+                requirement_lines = _check_requirements(cmd)
                 from safe_pip._prefetch import start_prefetch
                 from safe_pip._proxy import Proxy
                 from safe_pip._setup import GuardSetup, transport_of
@@ -152,7 +153,9 @@ def run(
                 plan.apply(setup)
                 setup.guard.start_authorities()
                 running.proxy.start()
-                running.prefetcher = start_prefetch(setup.guard, cmd, pip_args, settings.python)
+                running.prefetcher = start_prefetch(
+                    setup.guard, cmd, pip_args, settings.python, requirement_lines
+                )
                 if running.pip is None and _enforce_locks(setup.guard, locks):
                     # Locked serials were checked before pip could read anything.
                     running.pip = PipProcess(pip_argv, child_env)
@@ -327,15 +330,19 @@ def _requirement_files(cmd: PipCommand) -> list[tuple[str, bool]]:
     ]
 
 
-def _check_requirements(cmd: PipCommand) -> None:
-    """Read every requirement line of pip's requirements files, or raise ``InputError``.
+def _check_requirements(cmd: PipCommand) -> list[ReqLine]:
+    """Every line of pip's requirements files, read in full, or raise ``InputError``; the
+    prefetcher starts on their requirements.
 
     Called once pip has started (packaging's parsers are imported for it) and before the
     guard answers pip: a malformed line ends pip with nothing installed and safe-pip's own
     one-line error (exit 2), as when it was read before pip.
     """
-    for path, constraint in _requirement_files(cmd):
-        read_requirements(path, constraint=constraint)
+    return [
+        line
+        for path, constraint in _requirement_files(cmd)
+        for line in read_requirements(path, constraint=constraint)
+    ]
 
 
 def _read_bytes(path: str) -> bytes:
