@@ -16,12 +16,12 @@ from safe_pip._lockstate import (
     LockedIndex,
     LockState,
     as_of_of_locks,
-    is_pylock_path,
     lock_inputs,
     read_lock_state,
     render_lock_table,
     write_lock_state,
 )
+from safe_pip._names import is_pylock
 from safe_pip.testing import CDN, Origin
 
 if sys.version_info >= (3, 11):
@@ -109,11 +109,11 @@ def test_bad_tables_are_input_errors(tmp_path: Path, table: str, message: str) -
 
 
 def test_pylock_names_and_inputs(tmp_path: Path) -> None:
-    assert is_pylock_path("pylock.toml")
-    assert is_pylock_path("sub/pylock.dev.toml")
-    assert is_pylock_path("pylock.toml[extra]")
-    assert not is_pylock_path("pylock.a.b.toml")
-    assert not is_pylock_path("requirements.txt")
+    assert is_pylock("pylock.toml", extras=True)
+    assert is_pylock("sub/pylock.dev.toml", extras=True)
+    assert is_pylock("pylock.toml[extra]", extras=True)
+    assert not is_pylock("pylock.a.b.toml", extras=True)
+    assert not is_pylock("requirements.txt", extras=True)
     lock = tmp_path / "pylock.toml"
     lock.write_text(PIP_LOCK + "\n" + render_lock_table(LockState((), AsOf(serial=4))))
     other = tmp_path / "pylock.other.toml"

@@ -69,7 +69,6 @@ __all__ = [
     "as_of_of_locks",
     "enforce_lock",
     "enforce_locks",
-    "is_pylock_path",
     "lock_inputs",
     "locked_projects",
     "read_lock_state",
@@ -114,11 +113,6 @@ class LockState:
 
 def _same(url: str) -> str:
     return strip_credentials(url).rstrip("/").lower()
-
-
-def is_pylock_path(path: str) -> bool:
-    """Whether pip reads the ``-r`` value ``path`` as a PEP 751 lock (``[extras]`` allowed)."""
-    return is_pylock(path, extras=True)
 
 
 # -------------------------------------------------------------------------------- reading
@@ -380,7 +374,7 @@ def lock_inputs(values: Iterable[str]) -> list[tuple[str, LockState]]:
     """
     found = []
     for value in values:
-        if "://" in value or not is_pylock_path(value):
+        if "://" in value or not is_pylock(value, extras=True):
             continue
         path = value.split("[", 1)[0] if value.endswith("]") else value
         state = read_lock_state(path)
