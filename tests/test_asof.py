@@ -512,7 +512,7 @@ def _alpha_page(origin: Origin) -> ProjectPage:
 
 
 def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
-    import requests
+    from safe_pip._http import TransportSettings, make_session
 
     origin.publish("alpha", "1.0")
     point = origin.last_serial
@@ -520,7 +520,8 @@ def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
     lines: list[str] = []
     view = _view(str(point), lines)
     entry = IndexEntry(0, origin.simple_url)
-    view.add_index(entry, ChangelogClient(origin.changelog_url, requests.Session()), main=True)
+    client = ChangelogClient(origin.changelog_url, make_session(TransportSettings()))
+    view.add_index(entry, client, main=True)
     guard = _fake()
     assert view(guard, entry, "beta", None) is None  # loads the journal: head is beta's
     origin.publish("alpha", "2.0")  # after the journal was read
@@ -531,13 +532,13 @@ def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
 
 
 def test_journal_unreadable_falls_back(origin: Origin) -> None:
-    import requests
+    from safe_pip._http import TransportSettings, make_session
 
     origin.publish("alpha", "1.0", upload_time=datetime(2025, 1, 1))
     point = origin.last_serial
     origin.publish("alpha", "2.0", upload_time=datetime(2025, 6, 1))
     origin.changelog_fault = "500"
-    session = requests.Session()
+    session = make_session(TransportSettings())
     # A SERIAL: a page changed after the point cannot be placed in time.
     lines: list[str] = []
     view = _view(str(point), lines)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from safe_pip._changelog import (
     CallRecord,
@@ -26,6 +25,7 @@ from safe_pip._changelog import (
     url_without_credentials,
 )
 from safe_pip._errors import AuthorityError
+from safe_pip._http import ConnectFailed, Session, TimedOut, TransportSettings, make_session
 from safe_pip._state import StateStore
 
 # --------------------------------------------------------------------------------------------
@@ -145,10 +145,10 @@ def server(fake: FakeIndex) -> Iterator[str]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with requests.Session() as s:
-        s.trust_env = False  # no proxies from the environment in tests
-        yield s
+def session() -> Iterator[Session]:
+    s = make_session(TransportSettings())
+    yield s
+    s.close()
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ INDEX = "http://127.0.0.1/simple/"
 
 def make_authority(
     url: str,
-    session: requests.Session,
+    session: Session,
     store: StateStore,
     *,
     fake_time: FakeTime | None = None,
@@ -314,7 +314,7 @@ def test_url_without_credentials() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_client_calls_and_records(fake: FakeIndex, server: str, session: requests.Session) -> None:
+def test_client_calls_and_records(fake: FakeIndex, server: str, session: Session) -> None:
     fake.add("Foo_Bar", "create")
     fake.add("Foo_Bar", "add py3 file foo_bar-1.0-py3-none-any.whl", "1.0")
     records: list[CallRecord] = []
@@ -353,7 +353,7 @@ def test_client_calls_and_records(fake: FakeIndex, server: str, session: request
 def test_client_error_classes(
     fake: FakeIndex,
     server: str,
-    session: requests.Session,
+    session: Session,
     step: str,
     permanent: bool,
     status: int,
@@ -376,7 +376,7 @@ def test_client_error_classes(
 
 @pytest.mark.parametrize("step", ["bad-row", "garbage"])
 def test_client_since_serial_bad_rows(
-    fake: FakeIndex, server: str, session: requests.Session, step: str
+    fake: FakeIndex, server: str, session: Session, step: str
 ) -> None:
     fake.script = [step]
     with pytest.raises(AuthorityError) as info:
@@ -385,14 +385,14 @@ def test_client_since_serial_bad_rows(
 
 
 def test_client_timeout_and_connection_error_are_transient(
-    fake: FakeIndex, server: str, session: requests.Session
+    fake: FakeIndex, server: str, session: Session
 ) -> None:
     fake.script = ["slow"]
     records: list[CallRecord] = []
     with pytest.raises(AuthorityError) as info:
         ChangelogClient(server, session, timeout=0.1, on_call=records.append).last_serial()
     assert not info.value.permanent
-    assert isinstance(info.value.__cause__, requests.Timeout)
+    assert isinstance(info.value.__cause__, TimedOut)
     assert records[0].status is None and "timed out" in (records[0].error or "")
 
     with socket.socket() as sock:  # a port nothing listens on
@@ -401,10 +401,10 @@ def test_client_timeout_and_connection_error_are_transient(
     with pytest.raises(AuthorityError) as info:
         ChangelogClient(f"http://127.0.0.1:{port}/pypi", session, timeout=2).last_serial()
     assert not info.value.permanent
-    assert isinstance(info.value.__cause__, requests.ConnectionError)
+    assert isinstance(info.value.__cause__, ConnectFailed)
 
 
-def test_client_rejects_negative_serial(server: str, session: requests.Session) -> None:
+def test_client_rejects_negative_serial(server: str, session: Session) -> None:
     with pytest.raises(ValueError):
         ChangelogClient(server, session).since_serial(-1)
 
@@ -425,7 +425,7 @@ def _populate(fake: FakeIndex) -> None:
 
 
 def test_cold_is_two_calls(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     auth = make_authority(server, session, store)
@@ -439,7 +439,7 @@ def test_cold_is_two_calls(
 
 
 def test_cold_window_limits_what_is_read(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     summary = make_authority(server, session, store, cold_window=3).summary()
@@ -450,7 +450,7 @@ def test_cold_window_limits_what_is_read(
 
 
 def test_warm_is_one_call_and_role_changes_do_not_count(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     make_authority(server, session, store).summary()
@@ -475,7 +475,7 @@ def test_warm_is_one_call_and_role_changes_do_not_count(
 
 
 def test_paging_with_small_page_size(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     for i in range(10):
         fake.add(f"p{i}", "create")
@@ -498,7 +498,7 @@ def test_paging_with_small_page_size(
 
 
 def test_cold_paging_stops_at_global_serial(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     for i in range(6):
         fake.add(f"p{i}", "create")
@@ -509,7 +509,7 @@ def test_cold_paging_stops_at_global_serial(
 
 
 def test_warm_falls_back_to_cold_when_backlog_exceeds_window(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     fake.add("old", "create")
     make_authority(server, session, store, cold_window=4).summary()
@@ -534,7 +534,7 @@ def test_warm_falls_back_to_cold_when_backlog_exceeds_window(
 
 
 def test_summary_persisted_and_reloaded(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     summary = make_authority(server, session, store).summary()
@@ -546,7 +546,7 @@ def test_summary_persisted_and_reloaded(
 def test_corrupt_journal_file_warns_and_goes_cold(
     fake: FakeIndex,
     server: str,
-    session: requests.Session,
+    session: Session,
     store: StateStore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -566,7 +566,7 @@ def test_corrupt_journal_file_warns_and_goes_cold(
 
 
 def test_broken_changelog_is_permanent(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     make_authority(server, session, store).summary()
@@ -580,7 +580,7 @@ def test_broken_changelog_is_permanent(
 
 
 def test_405_is_permanent_at_once(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     fake.script = ["405"]
     ft = FakeTime()
@@ -597,7 +597,7 @@ def test_405_is_permanent_at_once(
 
 @pytest.mark.parametrize("step", ["garbage", "fault"])
 def test_garbage_and_fault_are_permanent(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore, step: str
+    fake: FakeIndex, server: str, session: Session, store: StateStore, step: str
 ) -> None:
     fake.script = [step]
     ft = FakeTime()
@@ -608,7 +608,7 @@ def test_garbage_and_fault_are_permanent(
 
 
 def test_500_then_success_is_retried(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     fake.script = ["500", "503"]
@@ -623,7 +623,7 @@ def test_500_then_success_is_retried(
 
 
 def test_timeouts_retried_until_max_wait(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     fake.script = ["slow"] * 10
     fake.slow_seconds = 0.3
@@ -639,7 +639,7 @@ def test_timeouts_retried_until_max_wait(
 
 
 def test_backoff_doubles_and_is_capped(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     fake.script = ["500"] * 50
     ft = FakeTime()
@@ -652,7 +652,7 @@ def test_backoff_doubles_and_is_capped(
 
 
 def test_zero_max_wait_means_one_attempt(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     fake.script = ["500"]
     ft = FakeTime()
@@ -663,7 +663,7 @@ def test_zero_max_wait_means_one_attempt(
 
 
 def test_summary_is_computed_once_across_threads(
-    fake: FakeIndex, server: str, session: requests.Session, store: StateStore
+    fake: FakeIndex, server: str, session: Session, store: StateStore
 ) -> None:
     _populate(fake)
     fake.script = ["slow"]
@@ -682,7 +682,7 @@ def test_summary_is_computed_once_across_threads(
 def test_save_failure_is_only_a_warning(
     fake: FakeIndex,
     server: str,
-    session: requests.Session,
+    session: Session,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -699,7 +699,7 @@ def test_save_failure_is_only_a_warning(
 def test_refused_journal_cache_is_only_a_warning(
     fake: FakeIndex,
     server: str,
-    session: requests.Session,
+    session: Session,
     store: StateStore,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,

@@ -31,10 +31,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from packaging.utils import canonicalize_name
 
 from ._errors import AuthorityError, SafePipError
+from ._http import BadURL, Response, Session, TimedOut, TLSFailed, TransportError
 
 if TYPE_CHECKING:  # imported for types only: _state imports this module at run time
     from ._state import StateStore
@@ -292,7 +292,7 @@ class _BadShape(ValueError):
 
 
 class ChangelogClient:
-    """XML-RPC changelog calls over the caller's :class:`requests.Session`.
+    """XML-RPC changelog calls over the caller's :class:`Session`.
 
     Not :class:`xmlrpc.client.ServerProxy`: it would bypass the session's TLS settings
     (client certificates, CA bundle), proxies and timeouts, which must be the same ones pip
@@ -307,7 +307,7 @@ class ChangelogClient:
     def __init__(
         self,
         url: str,
-        session: requests.Session,
+        session: Session,
         *,
         timeout: float = 15.0,
         on_call: Callable[[CallRecord], None] | None = None,
@@ -382,22 +382,16 @@ class ChangelogClient:
                     data=body,
                     headers={"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml"},
                     timeout=self._timeout,
-                    # A 301/302 would turn the POST into a GET; report redirects instead.
-                    allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as exc:
+                )  # never follows a redirect: a 301/302 would turn the POST into a GET
+            except TLSFailed as exc:
                 raise _CallFailed(f"TLS error: {exc}", permanent=True, status=None) from exc
-            except requests.exceptions.Timeout as exc:
+            except TimedOut as exc:
                 raise _CallFailed(
                     f"timed out after {self._timeout:g} s: {exc}", permanent=False, status=None
                 ) from exc
-            except (
-                requests.exceptions.InvalidURL,
-                requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema,
-            ) as exc:
+            except BadURL as exc:
                 raise _CallFailed(f"bad URL: {exc}", permanent=True, status=None) from exc
-            except requests.exceptions.RequestException as exc:
+            except TransportError as exc:
                 raise _CallFailed(
                     f"connection failed: {exc}", permanent=False, status=None
                 ) from exc
@@ -418,7 +412,7 @@ class ChangelogClient:
         self._report(method, status, start, None)
         return result
 
-    def _check_status(self, response: requests.Response) -> None:
+    def _check_status(self, response: Response) -> None:
         """Map the HTTP status to retryable or not (see the class docstring)."""
         status = response.status_code
         if 200 <= status < 300:

@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import IO, Literal, NoReturn, Protocol
 
-import requests
 from packaging.utils import canonicalize_name
 
 from safe_pip._changelog import ChangelogAuthority, JournalSummary
 from safe_pip._errors import AuthorityError, MalformedPage
-from safe_pip._http import TransportSettings
+from safe_pip._http import Session, TransportError, TransportSettings
 from safe_pip._pages import (
     HTML_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -196,7 +195,7 @@ class Guard:
 
     def __init__(
         self,
-        session: requests.Session,
+        session: Session,
         transport: TransportSettings,
         *,
         max_wait: float,
@@ -687,8 +686,8 @@ class Guard:
                 verify=self.transport.verify_for(url),
             )
             body = resp.content
-        except requests.RequestException as exc:
-            raise _Transient(f"{redact(url)}: {type(exc).__name__}: {exc}") from exc
+        except TransportError as exc:  # its message names the URL, without credentials
+            raise _Transient(str(exc)) from exc
         if resp.status_code == 404 or resp.status_code == 410:
             raise NotFound(url)
         if resp.status_code != 200:
@@ -821,9 +820,9 @@ class Guard:
                     size += len(chunk)
                     for hasher in hashers.values():
                         hasher.update(chunk)
-        except requests.RequestException as exc:
+        except TransportError as exc:  # its message names the URL, without credentials
             spool.close()
-            raise _Transient(f"{redact(url)}: {type(exc).__name__}: {exc}") from exc
+            raise _Transient(str(exc)) from exc
         except BaseException:
             spool.close()
             raise
