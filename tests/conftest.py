@@ -13,15 +13,22 @@ import pytest
 def _isolated_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Clear PIP_* and SAFE_PIP_* variables and send platformdirs to a temporary home."""
+    """Clear PIP_* and SAFE_PIP_* variables, proxy, CA bundle and netrc variables, and send
+    platformdirs (and ``~/.netrc``) to a temporary home."""
     for name in list(os.environ):
         if name.startswith(("PIP_", "SAFE_PIP_")) or name in {
             "VIRTUAL_ENV",
             "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "NETRC",
             "HTTP_PROXY",
             "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
             "http_proxy",
             "https_proxy",
+            "all_proxy",
+            "no_proxy",
         }:
             monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("home")

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from safe_pip import _http
+from safe_pip import _http, _netenv
 from safe_pip._http import (
     MAX_REDIRECTS,
     BadURL,
@@ -44,8 +44,6 @@ from safe_pip._http import (
     TooManyRedirects,
     TransportError,
     TransportSettings,
-    _bypassed,
-    _environment_proxies,
     make_session,
 )
 from safe_pip.testing._tls import TestCA, make_test_ca
@@ -1044,7 +1042,7 @@ def test_environment_proxies_are_read_as_urllib_reads_them(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("REQUEST_METHOD", raising=False)
-    assert _environment_proxies() == expected
+    assert _netenv.environment_proxies() == expected
     assert urllib.request.getproxies_environment() == expected
 
 
@@ -1076,7 +1074,7 @@ def test_environment_proxies_are_read_as_urllib_reads_them(
     ],
 )
 def test_no_proxy_entries(host: str, port: int, no_proxy: str, bypassed: bool) -> None:
-    assert _bypassed(host, port, no_proxy) is bypassed
+    assert _netenv.bypassed(host, port, no_proxy) is bypassed
 
 
 def test_https_goes_through_a_connect_tunnel(

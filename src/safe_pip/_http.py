@@ -18,7 +18,6 @@ Errors are :class:`TransportError` subclasses, with the URL never carrying crede
 
 from __future__ import annotations
 
-import base64
 import http.client
 import os
 import select
@@ -34,6 +33,14 @@ from types import TracebackType
 from typing import Any
 
 from safe_pip import __version__
+from safe_pip._netenv import (
+    basic,
+    bypassed,
+    environment_bundle,
+    environment_proxies,
+    load_default_trust,
+    netrc_auth,
+)
 from safe_pip._urls import redact
 
 #: requests' limit, which the guard had before this client.
@@ -117,11 +124,6 @@ class _Proxy:
     auth: str | None  # a Proxy-Authorization header value
 
 
-def _basic(user: str, password: str) -> str:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
 def _split(url: str, what: str = "URL") -> tuple[urllib.parse.SplitResult, str, int]:
     try:
         parts = urllib.parse.urlsplit(url)
@@ -161,76 +163,6 @@ def _user_info(parts: urllib.parse.SplitResult) -> tuple[str, str] | None:
     if parts.username is None:
         return None
     return urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
-
-
-def _environment_proxies() -> dict[str, str]:
-    """Proxy variables as requests read them: lower case beats upper case; empty is unset."""
-    found: dict[str, str] = {}
-    for name, value in os.environ.items():
-        lower = name.lower()
-        if value and lower.endswith("_proxy") and (lower == name or lower not in os.environ):
-            found[lower[: -len("_proxy")]] = value
-    return found
-
-
-def _bypassed(host: str, port: int, no_proxy: str) -> bool:
-    """Whether ``no_proxy`` exempts a host: ``*``, a domain (and its subdomains), ``host:port``,
-    an IP address or a CIDR range (as requests reads it)."""
-    host = host.lower()
-    for raw in no_proxy.replace(" ", "").split(","):
-        entry = raw.lower()
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        if "/" in entry or _is_ip(host):
-            if _in_network(host, entry):
-                return True
-            continue
-        name, _, want_port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
-        if want_port and want_port != str(port):
-            continue
-        name = name.lstrip(".")
-        if host == name or host.endswith("." + name):
-            return True
-    return False
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
-
-
-def _in_network(host: str, entry: str) -> bool:
-    import ipaddress  # only for an IP host or a CIDR entry
-
-    try:
-        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return False
-
-
-def _netrc_auth(host: str) -> str | None:
-    """``Authorization`` from the user's netrc for a host (requests' ``trust_env`` rule)."""
-    names = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
-    for name in names:
-        path = os.path.expanduser(name)
-        if not os.path.exists(path):
-            continue
-        import netrc  # only when the user has one
-
-        try:
-            found = netrc.netrc(path).authenticators(host)
-        except (netrc.NetrcParseError, OSError):
-            return None  # requests ignores a netrc it cannot read
-        if found is None:
-            return None
-        login, account, password = found
-        return _basic(login or account or "", password or "")
-    return None
 
 
 class Headers(Mapping[str, str]):
@@ -553,7 +485,7 @@ class Session:
         sent.update(given.values())
         if "authorization" not in given:
             if auth is not None:
-                sent["Authorization"] = _basic(*auth)
+                sent["Authorization"] = basic(*auth)
             elif target.auth is not None:
                 sent["Authorization"] = target.auth
             else:
@@ -602,7 +534,7 @@ class Session:
             host=host,
             port=port,
             path=path,
-            auth=_basic(*creds) if creds else None,
+            auth=basic(*creds) if creds else None,
             proxy=self._proxy_for(scheme, host, port),
         )
 
@@ -610,10 +542,10 @@ class Session:
         proxy = self.settings.proxy  # pip's --proxy: every request, as pip's session does
         if not proxy:
             if self._proxies is None:
-                self._proxies = _environment_proxies()
+                self._proxies = environment_proxies()
             found = self._proxies
             proxy = found.get(scheme) or found.get("all")
-            if not proxy or _bypassed(host, port, found.get("no", "")):
+            if not proxy or bypassed(host, port, found.get("no", "")):
                 return None
         if "://" not in proxy:
             proxy = "http://" + proxy  # pip and requests take "host:port"
@@ -625,13 +557,13 @@ class Session:
                 "give the proxy as http://"
             )
         creds = _user_info(parts)
-        return _Proxy(proxy_scheme, proxy_host, proxy_port, _basic(*creds) if creds else None)
+        return _Proxy(proxy_scheme, proxy_host, proxy_port, basic(*creds) if creds else None)
 
     def _netrc_for(self, host: str) -> str | None:
         with self._lock:
             if host in self._netrc:
                 return self._netrc[host]
-        found = _netrc_auth(host)
+        found = netrc_auth(host)
         with self._lock:
             self._netrc[host] = found
         return found
@@ -693,10 +625,10 @@ class Session:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         else:
-            bundle = verify if isinstance(verify, str) else _environment_bundle()
+            bundle = verify if isinstance(verify, str) else environment_bundle()
             try:
                 if bundle is None:
-                    _load_default_trust(context)
+                    load_default_trust(context)
                 elif os.path.isdir(bundle):
                     context.load_verify_locations(capath=bundle)
                 else:
@@ -712,23 +644,6 @@ class Session:
                 ) from exc
         with self._lock:
             return self._contexts.setdefault(key, context)
-
-
-def _environment_bundle() -> str | None:
-    """A CA bundle the environment names (``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``)."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
-
-
-def _load_default_trust(context: ssl.SSLContext) -> None:
-    """The system's trusted CAs (what pip trusts by default since pip 24.2) and certifi's
-    bundle (what requests trusted, and what a Python without system CAs needs)."""
-    context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    import certifi
-
-    context.load_verify_locations(cafile=certifi.where())
 
 
 def _close_idle(
