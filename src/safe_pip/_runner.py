@@ -7,10 +7,10 @@ pip, which reads a failed page as an empty one (DESIGN.md).
 
 pip is started first: the runner reads the command, pip's configuration and the requirements
 files, binds the guard's loopback socket and numbers the indexes, starts pip pointed at them,
-and only then imports and builds the guard (requests, the changelog client, the prefetcher)
-while pip spends half a second importing itself; pip's first requests wait in the socket's
-backlog. Locks with ``[tool.safe-pip]`` serials keep the old order: they are checked before pip
-may read anything.
+and only then imports and builds the guard (its HTTP client, the changelog client, the
+prefetcher) while pip spends half a second importing itself; pip's first requests wait in the
+socket's backlog. Locks with ``[tool.safe-pip]`` serials keep the old order: they are checked
+before pip may read anything.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import subprocess
 import sys
 import threading
 
-# Only light modules here: pip is started before the guard's own modules (requests, xmlrpc,
-# the guard) are imported, so that their ~0.35 s overlaps pip's start; and nothing heavy from
-# the standard library either (typing, dataclasses, pathlib, tempfile, logging: issue 7).
+# Only light modules here: pip is started before the guard's own modules (http.client, xmlrpc,
+# packaging, the guard) are imported, so that their ~0.2 s overlaps pip's start; and nothing
+# heavy from the standard library either (typing, dataclasses, pathlib, tempfile, logging: issue 7).
 from safe_pip._errors import ExitCode, InputError, UsageError
 from safe_pip._launch import (
     IndexPlan,

@@ -46,7 +46,7 @@ from ._names import canonical_name
 
 if TYPE_CHECKING:
     # Imported where used: the runner reads this store before pip starts, and the changelog
-    # module brings in requests and xmlrpc (about 0.2 s, issue 7).
+    # module brings in http.client, xmlrpc and packaging (issue 7).
     from ._changelog import JournalSummary
 
 __all__ = ["STATE_DIR_ENV", "IndexState", "StateStore", "index_key"]
