@@ -8,12 +8,13 @@ and most of the guard's per-request CPU (issue 7). It keeps what requests gave t
 - proxies: pip's ``--proxy``, else ``http_proxy`` / ``https_proxy`` / ``all_proxy`` with
   ``no_proxy`` from the environment (``https`` through ``CONNECT``);
 - TLS: the CA bundle (pip's ``--cert``, else ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, else
-  certifi's, as requests did), pip's ``--client-cert`` and ``--trusted-host``;
+  the system's CAs with certifi's), pip's ``--client-cert`` and ``--trusted-host``;
 - credentials from the URL, else from ``~/.netrc`` (``NETRC``), dropped on a redirect to
   another host, port or scheme (but http:80 to https:443), as requests drops them;
 - redirects (at most 30), ``gzip`` and ``deflate`` bodies, timeouts.
 
-Errors are :class:`TransportError` subclasses, with the URL never carrying credentials.
+What the environment says (proxy variables, netrc, CAs) is read in ``_netenv``. Errors are
+:class:`TransportError` subclasses, with the URL never carrying credentials.
 """
 
 from __future__ import annotations
