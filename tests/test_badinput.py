@@ -16,6 +16,7 @@ from _guarded import installed, safe_pip, tree
 
 from safe_pip import _state
 from safe_pip._cli import main
+from safe_pip._errors import UsageError
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._runner import _pip_command
 from safe_pip.testing import Origin
@@ -124,6 +125,34 @@ def test_unknown_options(origin: Origin, tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "--frobnicate" in proc.stderr
     assert tree(target) == {}
+
+
+@pytest.mark.parametrize(
+    ("proxy", "words"),
+    [
+        ("socks5://u:s3cret@proxy.example:1080", ("socks5://", "http:// or https://")),
+        ("http://:3128", ("no host",)),
+        ("http://proxy.example:port", ("does not parse",)),
+    ],
+    ids=["socks", "no-host", "bad-port"],
+)
+def test_an_unusable_proxy_stops_the_run_before_pip(
+    origin: Origin, tmp_path: Path, proxy: str, words: tuple[str, ...]
+) -> None:
+    proc, target = install_from(origin, tmp_path, "--proxy", proxy, "alpha")
+    assert_one_line_error(proc, target, "--proxy", *words)
+    assert "s3cret" not in proc.stderr
+
+
+def test_a_proxy_from_pip_conf_is_checked_too(tmp_path: Path) -> None:
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\nproxy = socks5h://proxy.example:1080\n")
+    env = {**os.environ, "PIP_CONFIG_FILE": str(config)}
+    with pytest.raises(UsageError, match="socks5h://"):
+        resolve_settings(parse_pip_args("install", ["alpha"]), env)
+    cmd = parse_pip_args("install", ["--proxy", "proxy.example:3128", "alpha"])
+    plain = resolve_settings(cmd, env)
+    assert plain.proxy == "proxy.example:3128"  # pip's host:port form is an http:// proxy
 
 
 def test_unusable_state_dir_stops_the_run_before_pip(origin: Origin, tmp_path: Path) -> None:

@@ -234,11 +234,33 @@ def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
         timeout=timeout,
         cert=cmd.last("--cert") or value("cert") or env.get("REQUESTS_CA_BUNDLE"),
         client_cert=cmd.last("--client-cert") or value("client-cert"),
-        proxy=cmd.last("--proxy") or value("proxy"),
+        proxy=_usable_proxy(cmd.last("--proxy") or value("proxy")),
         trusted_hosts=tuple(
             config_list(config, command, "trusted-host") + cmd.options.get("--trusted-host", [])
         ),
     )
+
+
+def _usable_proxy(proxy: str | None) -> str | None:
+    """pip's ``--proxy`` (or ``proxy`` in pip.conf), checked before pip starts: the guard
+    reaches the index through it, over HTTP(S) only (no SOCKS)."""
+    if not proxy:
+        return None
+    from safe_pip._urls import redact, split_url
+
+    shown = redact(proxy) if "://" in proxy else proxy.rsplit("@", 1)[-1]
+    parts = split_url(proxy if "://" in proxy else "http://" + proxy)  # pip takes host:port
+    if parts is None:
+        raise UsageError(f"pip option --proxy: {shown}: does not parse as a URL")
+    scheme, host = parts
+    if scheme not in ("http", "https"):
+        raise UsageError(
+            f"pip option --proxy: {shown}: safe-pip reaches indexes through http:// or "
+            f"https:// proxies only, not {scheme}://"
+        )
+    if not host:
+        raise UsageError(f"pip option --proxy: {shown}: no host")
+    return proxy
 
 
 def indexes_in_effect(

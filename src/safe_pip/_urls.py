@@ -38,3 +38,14 @@ def netloc_of(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     host = (parts.hostname or "").lower()
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def split_url(url: str) -> tuple[str, str] | None:
+    """A URL's scheme (lower case) and host, or ``None`` if it does not parse (a bad port,
+    an unclosed ``[``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return None
+    return parts.scheme.lower(), parts.hostname or ""
