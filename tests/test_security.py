@@ -22,6 +22,7 @@ from safe_pip._options import GuardOptions
 from safe_pip._proxy import Proxy
 from safe_pip._setup import GuardSetup
 from safe_pip._state import StateStore, index_key
+from safe_pip._urls import redact
 from safe_pip.testing import Origin, TestCA, make_test_ca
 
 USER, SECRET = "deploy", "s3cret-Pa55word"
@@ -290,3 +291,17 @@ def test_planted_symlink_in_the_state_dir_is_never_followed(
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert tree(target) == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:s3cret@index.example/simple/", "https://****@index.example/simple/"),
+        ("https://index.example/simple/", "https://index.example/simple/"),
+        # An unclosed "[" does not parse; the URL is still named, its credentials masked.
+        ("http://u:s3cret@[::1/simple/", "http://****@[::1/simple/"),
+        ("http://[::1/simple/", "http://[::1/simple/"),
+    ],
+)
+def test_redact_masks_credentials_even_in_a_url_that_does_not_parse(url: str, shown: str) -> None:
+    assert redact(url) == shown

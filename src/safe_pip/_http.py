@@ -42,7 +42,7 @@ from safe_pip._netenv import (
     load_default_trust,
     netrc_auth,
 )
-from safe_pip._urls import redact
+from safe_pip._urls import proxy_url, redact, split_url
 
 #: requests' limit, which the guard had before this client.
 MAX_REDIRECTS = 30
@@ -127,30 +127,16 @@ class _Proxy:
 
 def _split(url: str, what: str = "URL") -> tuple[urllib.parse.SplitResult, str, int]:
     try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
+        parts = split_url(url)
     except ValueError as exc:
-        raise BadURL(f"{_redact_unparsed(url)}: bad {what}: {exc}") from None
+        raise BadURL(f"{redact(url)}: bad {what}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise BadURL(f"{redact(url)}: bad {what}: the scheme must be http or https")
     host = parts.hostname
     if not host:
         raise BadURL(f"{redact(url)}: bad {what}: no host")
-    return parts, host, port or _DEFAULT_PORTS[scheme]
-
-
-def _redact_unparsed(url: str) -> str:
-    """:func:`redact` for a URL that :func:`urllib.parse.urlsplit` refuses (an unclosed ``[``),
-    on which ``redact`` itself would raise."""
-    try:
-        return redact(url)
-    except ValueError:
-        scheme, sep, rest = url.partition("://")
-        netloc, slash, path = rest.partition("/")
-        if "@" in netloc:
-            netloc = "****@" + netloc.rsplit("@", 1)[1]
-        return scheme + sep + netloc + slash + path
+    return parts, host, parts.port or _DEFAULT_PORTS[scheme]
 
 
 def _keeps_credentials(first: tuple[str, str, int], new: tuple[str, str, int]) -> bool:
@@ -548,8 +534,7 @@ class Session:
             proxy = found.get(scheme) or found.get("all")
             if not proxy or bypassed(host, port, found.get("no", "")):
                 return None
-        if "://" not in proxy:
-            proxy = "http://" + proxy  # pip and requests take "host:port"
+        proxy = proxy_url(proxy)
         parts, proxy_host, proxy_port = _split(proxy, "proxy URL")
         proxy_scheme = parts.scheme.lower()
         if proxy_scheme == "https" and scheme == "https":

@@ -246,13 +246,15 @@ def _usable_proxy(proxy: str | None) -> str | None:
     reaches the index through it, over HTTP(S) only (no SOCKS)."""
     if not proxy:
         return None
-    from safe_pip._urls import redact, split_url
+    from safe_pip._urls import proxy_url, redact, split_url
 
-    shown = redact(proxy) if "://" in proxy else proxy.rsplit("@", 1)[-1]
-    parts = split_url(proxy if "://" in proxy else "http://" + proxy)  # pip takes host:port
-    if parts is None:
-        raise UsageError(f"pip option --proxy: {shown}: does not parse as a URL")
-    scheme, host = parts
+    url = proxy_url(proxy)
+    shown = redact(url)
+    try:
+        parts = split_url(url)
+    except ValueError:
+        raise UsageError(f"pip option --proxy: {shown}: does not parse as a URL") from None
+    scheme, host = parts.scheme.lower(), parts.hostname
     if scheme not in ("http", "https"):
         raise UsageError(
             f"pip option --proxy: {shown}: safe-pip reaches indexes through http:// or "

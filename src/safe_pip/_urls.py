@@ -7,8 +7,18 @@ import urllib.parse
 
 
 def redact(url: str) -> str:
-    """A URL without credentials, as safe-pip shows and stores it (like pip's redaction)."""
-    parts = urllib.parse.urlsplit(url)
+    """A URL without credentials, as safe-pip shows and stores it (like pip's redaction).
+
+    A URL that does not parse (an unclosed ``[``) is masked by hand: this names URLs in error
+    messages, and must not fail on the bad URL it reports."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        scheme, sep, rest = url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            netloc = "****@" + netloc.rsplit("@", 1)[1]
+        return scheme + sep + netloc + slash + path
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
@@ -40,12 +50,14 @@ def netloc_of(url: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-def split_url(url: str) -> tuple[str, str] | None:
-    """A URL's scheme (lower case) and host, or ``None`` if it does not parse (a bad port,
-    an unclosed ``[``)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError:
-        return None
-    return parts.scheme.lower(), parts.hostname or ""
+def split_url(url: str) -> urllib.parse.SplitResult:
+    """:func:`urllib.parse.urlsplit` with the port checked too: ``ValueError`` for a URL that
+    does not parse (an unclosed ``[``) or a port that is not a number."""
+    parts = urllib.parse.urlsplit(url)
+    parts.port  # noqa: B018 - raises for a port that is not a number
+    return parts
+
+
+def proxy_url(proxy: str) -> str:
+    """A proxy as pip and requests read it: ``host:port`` (no scheme) is an http:// proxy."""
+    return proxy if "://" in proxy else "http://" + proxy
