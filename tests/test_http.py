@@ -8,7 +8,6 @@ request lines, headers. Nothing reaches the network.
 from __future__ import annotations
 
 import base64
-import datetime
 import email.message
 import gzip
 import http.client
@@ -46,7 +45,7 @@ from safe_pip._http import (
     TransportSettings,
     make_session,
 )
-from safe_pip.testing._tls import TestCA, make_test_ca
+from safe_pip.testing._tls import TestCA, make_client_identity, make_test_ca
 
 #: A body big enough to span many reads, compressible enough to be small when encoded.
 PAYLOAD = b"".join(b"line %d of the project page\n" % i for i in range(2000))
@@ -1250,55 +1249,6 @@ def test_an_unreadable_client_cert_is_tls_failed_naming_it(
     assert "client certificate" in str(caught.value)
 
 
-def _client_identity(directory: Path) -> tuple[Path, Path]:
-    """A CA for client certificates, and a client certificate it signed in one PEM file with
-    its private key (what pip's ``--client-cert`` takes)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test client CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test client")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file, identity = directory / "client-ca.pem", directory / "client.pem"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    identity.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
-    return ca_file, identity
-
-
 def _requiring_client_cert(
     ca: TestCA, client_ca: Path, maximum: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED
 ) -> ssl.SSLContext:
@@ -1315,7 +1265,7 @@ def _requiring_client_cert(
 def test_a_server_requiring_a_client_cert_accepts_pips_client_cert(
     sessions: NewSession, ca: TestCA, tmp_path: Path, maximum: ssl.TLSVersion
 ) -> None:
-    client_ca, identity = _client_identity(tmp_path)
+    client_ca, identity = make_client_identity(tmp_path)
     settings = TransportSettings(timeout=10, cert=str(ca.ca_file), client_cert=str(identity))
     with _serving(tls=_requiring_client_cert(ca, client_ca, maximum)) as server:
         assert sessions(settings).get(server.url("/")).content == b"ok"
@@ -1327,7 +1277,7 @@ def test_a_server_requiring_a_client_cert_refuses_a_client_without_one(
 ) -> None:
     """TLS 1.2, where the refusal ends the handshake (with TLS 1.3 it comes after, as an alert
     or an EOF on the first read: TLSFailed too, or ConnectFailed should a reset win)."""
-    client_ca, _ = _client_identity(tmp_path)
+    client_ca, _ = make_client_identity(tmp_path)
     session = sessions(TransportSettings(timeout=10, cert=str(ca.ca_file)))
     with _serving(tls=_requiring_client_cert(ca, client_ca, ssl.TLSVersion.TLSv1_2)) as server:
         with pytest.raises(TLSFailed):
