@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 
+class ExitCode:
+    """Exit codes of ``safe-pip``; pip's own code is passed through when pip fails by itself.
 
-class ExitCode(enum.IntEnum):
-    """Exit codes of ``safe-pip``; pip's own code is passed through when pip fails by itself."""
+    Plain ints, not an ``IntEnum``: this module is loaded before pip starts, and ``enum``
+    costs about 10 ms there (issue 7).
+    """
 
     OK = 0
     FINDINGS = 1
@@ -17,7 +19,7 @@ class ExitCode(enum.IntEnum):
 class SafePipError(Exception):
     """Base of every error safe-pip reports to the user as one line."""
 
-    exit_code: ExitCode = ExitCode.USAGE
+    exit_code: int = ExitCode.USAGE
 
 
 class UsageError(SafePipError):

@@ -5,48 +5,144 @@ The runner (``install``…) and ``run`` start their child here. The child is end
 a refused view ends it before anything is installed, and SIGTERM, SIGHUP or Ctrl-C to
 safe-pip end it first, because a pip left without its guard reads every page as empty and
 could install from other sources (DESIGN.md).
+
+Everything here runs before pip starts, so this module loads nothing but C modules: the
+process is spawned with ``os.posix_spawn`` (``subprocess`` brings ``locale``, ``re``,
+``selectors`` and ``threading``), the socket is made with ``_socket`` and the handlers set
+with ``_signal``, the modules ``socket`` and ``signal`` are built on (they add ``enum``
+types, ~15 ms here). Together those modules delayed pip's start by about 35 ms (issue 7).
+Where ``posix_spawn`` cannot start a new session, ``subprocess`` does it.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
+import _signal
+import _socket
+import _thread
+import binascii
 import os
-import signal
-import socket
-import subprocess
-import threading
+import sys
 
 TYPE_CHECKING = False  # no typing before pip starts (issue 7)
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    import socket
+    import subprocess
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
 
     from safe_pip._guard import Refusal
     from safe_pip._setup import GuardSetup
+
+#: Seconds an ended child gets between SIGTERM (or SIGINT) and SIGKILL.
+END_GRACE = 3.0
+
+
+def _spawn(
+    argv: Sequence[str], env: Mapping[str, str]
+) -> tuple[int, subprocess.Popen[bytes] | None]:
+    """Start ``argv`` in a new session; its pid, and the ``Popen`` where ``subprocess`` did it.
+
+    On Linux, what ``Popen(start_new_session=True)`` does, with ``os.posix_spawn``:
+    ``argv[0]`` is looked up on PATH unless it has a slash; SIGPIPE and SIGXFSZ are back to
+    their defaults in the child (Python ignores them); descriptors other than the standard
+    streams are not inherited (Python opens its own non-inheritable; any inherited one is
+    closed in the child, as ``close_fds`` does). A command that cannot be run raises
+    ``OSError``, as with ``Popen``. Elsewhere, ``subprocess`` starts it.
+    """
+    if sys.platform.startswith("linux") and hasattr(os, "posix_spawn"):
+        spawn = os.posix_spawn if os.sep in argv[0] else os.posix_spawnp
+        defaults = [_signal.SIGPIPE, _signal.SIGXFSZ]
+        closes = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_descriptors()]
+        try:
+            pid = spawn(
+                argv[0], list(argv), dict(env), setsid=True, setsigdef=defaults,
+                file_actions=closes or None,
+            )
+        except NotImplementedError:  # a C library without POSIX_SPAWN_SETSID
+            pass
+        else:
+            return pid, None
+    import subprocess
+
+    proc = subprocess.Popen(list(argv), env=dict(env), start_new_session=True)
+    return proc.pid, proc
+
+
+def _inherited_descriptors() -> list[int]:
+    """Open descriptors above 2 that a child would inherit (usually none)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    found.append(fd)
+            except OSError:  # the listing's own descriptor, closed by now
+                continue
+    return found
 
 
 class PipProcess:
     """pip in its own process group, ended as a whole on refusal or interrupt."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        self.pid, self._popen = _spawn(argv, env)
+        import threading  # after pip has started
+
         self.refused = threading.Event()
         self.signalled: int = 0
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(list(argv), env=dict(env), start_new_session=True)
+        self.returncode: int | None = None
+        self._ending = threading.Lock()
+        self._reaping = threading.Lock()  # one waitpid at a time; it sets returncode
 
-    def end(self, sig: int = signal.SIGTERM) -> None:
-        with self._lock:
-            if self.proc.poll() is not None:
-                return
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
+    def _reap(self, *, block: bool) -> int | None:
+        """The exit code once the child is reaped; None while it runs, or while another
+        thread is blocked reaping it (as ``Popen.poll`` does)."""
+        if self.returncode is not None:
+            return self.returncode
+        if not self._reaping.acquire(blocking=block):
+            return None
         try:
-            self.proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            if self.returncode is None:
+                pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                if pid == self.pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped behind our back (SIGCHLD ignored): no code to give
+            self.returncode = 255
+        finally:
+            self._reaping.release()
+        if self.returncode is not None and self._popen is not None:
+            self._popen.returncode = self.returncode  # reaped here, not by the Popen
+        return self.returncode
+
+    def end(self, sig: int | None = None) -> None:
+        """Signal the child's whole group (SIGTERM unless told), then SIGKILL the group after
+        ``END_GRACE`` seconds if the child is still there."""
+        with self._ending:
+            if self._reap(block=False) is not None or not self._signal_group(
+                _signal.SIGTERM if sig is None else sig
+            ):
+                return
+        import time
+
+        deadline = time.monotonic() + END_GRACE
+        while self._reap(block=False) is None:
+            if time.monotonic() >= deadline:
+                self._signal_group(_signal.SIGKILL)
+                # Reaped at once, unless it is stuck in the kernel: then left as it is.
+                deadline = time.monotonic() + 1.0
+                while self._reap(block=False) is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                return
+            time.sleep(0.01)
+
+    def _signal_group(self, sig: int) -> bool:
+        """Send ``sig`` to the child's process group; False if the group is gone."""
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
 
     def refuse(self, _refusal: Refusal) -> None:
         self.refused.set()
@@ -61,7 +157,9 @@ class PipProcess:
         with signals_raised():
             while True:
                 try:
-                    code = self.proc.wait()
+                    code = self._reap(block=True)
+                    if code is None:  # another thread is reaping it: wait for that
+                        continue
                     return 128 + self.signalled if self.signalled else code
                 except (KeyboardInterrupt, Signalled) as exc:
                     self.interrupted(exc)
@@ -70,10 +168,10 @@ class PipProcess:
         """End pip's group for a signal safe-pip received; the exit code that signal means."""
         if isinstance(exc, Signalled):
             self.signalled = exc.signum
-            self.end(signal.SIGTERM)
+            self.end(_signal.SIGTERM)
         else:
-            self.signalled = int(signal.SIGINT)
-            self.end(signal.SIGINT)
+            self.signalled = int(_signal.SIGINT)
+            self.end(_signal.SIGINT)
         return 128 + self.signalled
 
 
@@ -83,23 +181,36 @@ class Signalled(Exception):
         super().__init__(signum)
 
 
-@contextlib.contextmanager
-def signals_raised() -> Iterator[None]:
+class signals_raised:  # noqa: N801 - used as a function: ``with signals_raised():``
     """SIGTERM and SIGHUP raise :class:`Signalled` here (main thread only), so the caller
     can end pip before safe-pip goes (see :meth:`PipProcess.wait`)."""
 
-    def forward(signum: int, _frame: object) -> None:
+    def __init__(self) -> None:
+        self._previous: dict[int, object] = {}
+
+    @staticmethod
+    def _forward(signum: int, _frame: object) -> None:
         raise Signalled(signum)
 
-    previous: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, forward)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+    def __enter__(self) -> None:
+        if _thread.get_ident() != _MAIN_THREAD:
+            return  # only the main thread may set handlers (and only it gets signals)
+        for sig in (_signal.SIGTERM, _signal.SIGHUP):
+            self._previous[sig] = _signal.signal(sig, self._forward)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            _signal.signal(signum, handler)
+        self._previous.clear()
+
+
+#: The interpreter's main thread: this module is first imported there, by the command line.
+_MAIN_THREAD = _thread.get_ident()
 
 
 def bypass_proxies_for_loopback(env: dict[str, str]) -> None:
@@ -121,7 +232,7 @@ def make_workdir(prefix: str = "safe-pip-") -> str:
     if os.name == "posix":
         names = [os.environ.get(var) for var in ("TMPDIR", "TEMP", "TMP")]
         for base in [*(n for n in names if n), "/tmp", "/var/tmp", "/usr/tmp"]:
-            suffix = base64.b32encode(os.urandom(5)).decode("ascii").lower()
+            suffix = os.urandom(5).hex()
             path = os.path.join(os.path.abspath(base), prefix + suffix)
             try:
                 os.mkdir(path, 0o700)
@@ -144,18 +255,35 @@ class Listener:
 
     def __init__(self) -> None:
         # secrets.token_urlsafe(18), without importing secrets' hmac and hashlib before pip
-        self.token = base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        token = binascii.b2a_base64(os.urandom(18), newline=False).decode("ascii")
+        self.token = token.replace("+", "-").replace("/", "_")
+        raw = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
         try:
-            self.sock.bind(("127.0.0.1", 0))
-            self.sock.listen(self.BACKLOG)
+            raw.bind(("127.0.0.1", 0))
+            raw.listen(self.BACKLOG)
         except OSError:
-            self.sock.close()
+            raw.close()
             raise
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}/{self.token}"
+        self._raw: _socket.socket | None = raw
+        self._sock: socket.socket | None = None
+        self.base = f"http://127.0.0.1:{raw.getsockname()[1]}/{self.token}"
+
+    @property
+    def sock(self) -> socket.socket:
+        """The listening socket, as the ``socket`` module's object the guard's server needs
+        (made from the C one on first use, once pip has started)."""
+        if self._sock is None:
+            import socket
+
+            assert self._raw is not None
+            self._sock = socket.socket(fileno=self._raw.detach())
+            self._raw = None
+        return self._sock
 
     def close(self) -> None:
-        self.sock.close()
+        for sock in (self._raw, self._sock):
+            if sock is not None:
+                sock.close()
 
 
 class IndexPlan:

@@ -5,10 +5,6 @@ starts use these (issue 7)."""
 from __future__ import annotations
 
 import os
-import re
-
-#: PEP 751: "pylock.toml", or "pylock.<name>.toml" with one name part (no dots).
-_PYLOCK_NAME = re.compile(r"pylock\.(?:[^.]+\.)?toml")
 
 
 def canonical_name(name: str) -> str:
@@ -26,4 +22,9 @@ def is_pylock(path: str, *, extras: bool = False) -> bool:
     name = os.path.basename(path)
     if extras:
         name = name.split("[", 1)[0]
-    return _PYLOCK_NAME.fullmatch(name) is not None
+    # PEP 751: "pylock.toml", or "pylock.<name>.toml" with one name part (no dots); string
+    # tests, not a pattern, as re is not loaded before pip starts (issue 7).
+    if name == "pylock.toml":
+        return True
+    middle = name.removeprefix("pylock.").removesuffix(".toml")
+    return len(middle) == len(name) - 12 and middle != "" and "." not in middle

@@ -266,14 +266,17 @@ def _usable_proxy(proxy: str | None) -> str | None:
 
 
 def indexes_in_effect(
-    settings: PipSettings, in_files: IndexOptions
+    settings: PipSettings, in_files: IndexOptions | None
 ) -> tuple[str, tuple[str, ...], bool]:
-    """pip's main index, extra indexes and ``--no-index`` once requirements files are read.
+    """pip's main index, extra indexes and ``--no-index`` once requirements files are read
+    (``in_files`` None: pip is given no requirements files).
 
     An ``--index-url`` line replaces pip's whole index list (its extras included); extra
     index lines are added to it; ``--no-index`` anywhere drops them all (pip's
     ``handle_option_line``).
     """
+    if in_files is None:
+        return settings.index_url, tuple(settings.extra_index_urls), settings.no_index
     no_index = settings.no_index or in_files.no_index
     if in_files.index_url:
         return in_files.index_url, in_files.extra_index_urls, no_index

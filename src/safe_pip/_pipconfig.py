@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-import subprocess
 import sys
-from collections.abc import Iterator, Mapping
 
 from safe_pip._errors import UsageError
+
+TYPE_CHECKING = False  # read before pip starts: no typing, collections or subprocess (issue 7)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 CONFIG_BASENAME = "pip.conf"
 #: ``PIP_VERSION`` and ``PIP_HELP`` are not configuration (pip's ``ENV_NAMES_IGNORED``).
@@ -165,6 +167,8 @@ def _pip_config_list(python: str | None, env: Mapping[str, str]) -> dict[str, st
         cmd += ["--python", python]
     cmd += ["config", "list"]
     try:
+        import subprocess
+
         proc = subprocess.run(
             cmd, env=dict(env), capture_output=True, text=True, timeout=120, check=False
         )

@@ -15,14 +15,15 @@ before pip may read anything.
 
 from __future__ import annotations
 
+import _thread
 import os
-import subprocess
 import sys
-import threading
 
 # Only light modules here: pip is started before the guard's own modules (http.client, xmlrpc,
 # packaging, the guard) are imported, so that their ~0.2 s overlaps pip's start; and nothing
-# heavy from the standard library either (typing, dataclasses, pathlib, tempfile, logging: issue 7).
+# heavy from the standard library either (typing, dataclasses, pathlib, tempfile, logging, and
+# not even re, enum, subprocess or threading: issue 7). The requirements-file reader (re,
+# shlex) is imported before pip only when pip is given requirements files.
 from safe_pip._errors import ExitCode, InputError, UsageError
 from safe_pip._launch import (
     IndexPlan,
@@ -43,7 +44,6 @@ from safe_pip._pipcmd import (
     resolve_settings,
 )
 from safe_pip._record import record, replace
-from safe_pip._reqfile import index_options, read_requirements, rewrite_for_guard
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 PIP_TIMEOUT_MARGIN = 60.0
 
 
-_SAY_LOCK = threading.Lock()
+_SAY_LOCK = _thread.allocate_lock()
 
 
 def say(line: str) -> None:
@@ -100,6 +100,8 @@ def run(
     cmd = parse_pip_args(command, pip_args)
     pip = [sys.executable, "-m", "pip"]
     if cmd.has("--help") or cmd.has("--version"):
+        import subprocess
+
         return subprocess.call([*pip, command, *pip_args], env=env)
 
     settings = resolve_settings(cmd, env)
@@ -269,20 +271,24 @@ def _pip_command(
     """
     env: dict[str, str] = {}
     req_files = _requirement_files(cmd)
-    # Requirement lines are read once pip has started (_check_requirements): the index
-    # options and includes are all that decides pip's command line.
-    lines = [
-        line for path, constraint in req_files
-        for line in read_requirements(path, constraint=constraint, requirements=False)
-    ]
     for path in cmd.options.get("--requirement", []):  # pylock.toml files too
         if os.path.isfile(path) and not _read_bytes(path).strip():
             # pip installs nothing and says nothing; a truncated file is the likelier story.
             raise InputError(path, "empty requirements file: nothing to install from it")
-    in_files = index_options(lines)
+    in_files = None
+    if req_files:
+        from safe_pip._reqfile import index_options, read_requirements
+
+        # Requirement lines are read once pip has started (_check_requirements): the index
+        # options and includes are all that decides pip's command line.
+        lines = [
+            line for path, constraint in req_files
+            for line in read_requirements(path, constraint=constraint, requirements=False)
+        ]
+        in_files = index_options(lines)
     main_url, _extras, no_index = indexes_in_effect(settings, in_files)
     # pip is handed the configured extras; the files' own index lines reach it rewritten.
-    configured = [] if in_files.index_url else list(settings.extra_index_urls)
+    configured = [] if in_files and in_files.index_url else list(settings.extra_index_urls)
     proxied_main, proxied_extras = main_url, configured
     if not no_index:
         proxied_main = guarded(main_url, main=True)
@@ -291,7 +297,11 @@ def _pip_command(
     def rewrite(url: str) -> str:
         return guarded(url, main=url == main_url) if not no_index else url
 
-    copies = rewrite_for_guard([path for path, _ in req_files], rewrite, workdir)
+    copies: dict[str, str] = {}
+    if req_files:
+        from safe_pip._reqfile import rewrite_for_guard
+
+        copies = rewrite_for_guard([path for path, _ in req_files], rewrite, workdir)
     argv: list[str] = []
     for token in cmd.tokens:
         if token.option in (
@@ -338,9 +348,14 @@ def _check_requirements(cmd: PipCommand) -> list[ReqLine]:
     guard answers pip: a malformed line ends pip with nothing installed and safe-pip's own
     one-line error (exit 2), as when it was read before pip.
     """
+    files = _requirement_files(cmd)
+    if not files:
+        return []
+    from safe_pip._reqfile import read_requirements
+
     return [
         line
-        for path, constraint in _requirement_files(cmd)
+        for path, constraint in files
         for line in read_requirements(path, constraint=constraint)
     ]
 
