@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -233,5 +235,12 @@ def test_the_guard_serves_the_index_urls_pip_was_given(tmp_path: Path) -> None:
         ]
         assert proxy.base == listener.base
         assert proxy.port == listener.sock.getsockname()[1]
+        proxy.start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/-/health", timeout=10) as r:
+            assert r.status == 200
+        proxy.stop()  # the serving loop is woken, not polled: it has ended when stop returns
+        assert not proxy._thread.is_alive()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
     finally:
         listener.close()

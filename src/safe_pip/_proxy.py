@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import http.server
 import logging
+import os
 import secrets
+import selectors
 import shutil
 import socket
 import threading
@@ -83,6 +85,8 @@ class _Server(http.server.ThreadingHTTPServer):
         self.on_answer = on_answer
         self.active = 0
         self.active_lock = threading.Lock()
+        self._stop_requested = False
+        self._wake_read, self._wake_write = os.pipe()
         if listening is not None:
             # A socket the runner bound and opened before pip started (pip's first requests
             # may already wait in its backlog).
@@ -95,11 +99,68 @@ class _Server(http.server.ThreadingHTTPServer):
             return
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        try:
+            super().__init__(address, _Handler)
+        except BaseException:
+            self._close_wake()  # (a failed bind has called server_close already)
+            raise
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # pip hanging up mid-transfer (it was ended after a refusal) is not news.
         logger.debug("proxy connection error from %s", client_address, exc_info=True)
+
+    def serve_until_stopped(self) -> None:
+        """socketserver's ``serve_forever`` loop, woken by :meth:`stop_serving` at once.
+
+        ``serve_forever`` looks for its shutdown flag every ``poll_interval``: an install
+        waited up to that long for it after pip ended (issue 7), and an idle ``serve`` woke
+        ten times a second for nothing. Here a pipe wakes the loop instead.
+        """
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while not self._stop_requested:
+                ready = selector.select()
+                if self._stop_requested:
+                    break
+                if any(key.fileobj is self.socket for key, _ in ready):
+                    self._accept_one()
+
+    def _accept_one(self) -> None:
+        """socketserver's ``_handle_request_noblock``: one connection, to its own thread."""
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            return
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            self.shutdown_request(request)
+            raise
+
+    def stop_serving(self) -> None:
+        """Make :meth:`serve_until_stopped` return (from another thread)."""
+        self._stop_requested = True
+        with self.active_lock:
+            if self._wake_write >= 0:
+                os.write(self._wake_write, b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._close_wake()
+
+    def _close_wake(self) -> None:
+        with self.active_lock:
+            fds, self._wake_read, self._wake_write = (self._wake_read, self._wake_write), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -260,7 +321,6 @@ class Proxy:
         token: str | None = None,
         on_answer: Callable[[Answered], None] | None = None,
         listening: socket.socket | None = None,
-        poll_interval: float = 0.1,
     ) -> None:
         self.guard = guard
         self.token = secrets.token_urlsafe(18) if token is None else token
@@ -276,11 +336,7 @@ class Proxy:
         prefix = f"/{self.token}" if self.token else ""
         self.base = f"http://127.0.0.1:{port}{prefix}"
         guard.proxy_base = self.base if address is None else prefix
-        # How soon ``stop`` is noticed. An install waits for it after pip ends, so the runner
-        # passes 0.01 s; a long-running serve checks ten times a second.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_until_stopped, daemon=True)
 
     @property
     def port(self) -> int:
@@ -297,8 +353,9 @@ class Proxy:
     def stop(self, grace: float = 0.0) -> None:
         """Stop listening; waits cut short; answers in flight get up to ``grace`` seconds."""
         self.guard.closing.set()
+        self._server.stop_serving()
         if self._thread.is_alive():
-            self._server.shutdown()
+            self._thread.join()
         deadline = time.monotonic() + grace
         while self._server.active and time.monotonic() < deadline:
             time.sleep(0.02)

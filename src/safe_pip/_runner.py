@@ -149,9 +149,7 @@ def run(
                 setup = running.setup = GuardSetup(
                     options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
                 )
-                running.proxy = Proxy(
-                    setup.guard, listening=listener.sock, token=listener.token, poll_interval=0.01
-                )
+                running.proxy = Proxy(setup.guard, listening=listener.sock, token=listener.token)
                 plan.apply(setup)
                 setup.guard.start_authorities()
                 running.proxy.start()
