@@ -357,3 +357,70 @@ def test_the_serials_kept_are_copied_under_the_guards_lock(state_dir: Path) -> N
     assert StateStore(state_dir).remembered("http://index.example/simple/") == {
         "alpha": 7, "beta": 9
     }
+
+
+def _best_candidate_reference(page, specifier, tags, python):  # type: ignore[no-untyped-def]
+    """The plain definition: every wheel's name parsed, the newest allowed one kept (the first
+    listed among equal versions)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import InvalidVersion
+
+    best = None
+    for dist in page.files:
+        if dist.yanked or not isinstance(dist.core_metadata, dict) or not dist.core_metadata:
+            continue
+        try:
+            _, version, _, file_tags = parse_wheel_filename(dist.filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if version.is_prerelease and not specifier.prereleases:
+            continue
+        if not specifier.contains(version, prereleases=True) or tags.isdisjoint(file_tags):
+            continue
+        if dist.requires_python:
+            try:
+                if not SpecifierSet(dist.requires_python).contains(python, prereleases=True):
+                    continue
+            except InvalidSpecifier:
+                continue
+        if best is None or version > best[0]:
+            best = (version, dist)
+    return None if best is None else best[1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_best_candidate_reads_only_the_newest_versions_and_picks_as_the_plain_loop(
+    seed: int,
+) -> None:
+    import random
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.tags import Tag
+
+    from safe_pip._pages import DistFile, ProjectPage
+
+    rng = random.Random(seed)
+    versions = ["1.0", "1.0.0", "1.1", "2.0", "2.0rc1", "2.0.post1", "3.0.dev0", "bad!", "10"]
+    tag_parts = ["py3-none-any", "cp311-cp311-manylinux_2_17_x86_64", "cp27-cp27m-win32",
+                 "py2.py3-none-any", "py3-none-nonsense_platform", "x-y"]
+    files = []
+    for i in range(rng.randint(0, 25)):
+        version = rng.choice(versions)
+        build = rng.choice(["", "", f"{i}-", "b-"])
+        name = rng.choice(["delta", "delta", "de__lta"])
+        ext = rng.choice([".whl"] * 6 + [".tar.gz", ".zip"])
+        filename = f"{name}-{version}-{build}{rng.choice(tag_parts)}{ext}"
+        files.append(DistFile(
+            filename=filename,
+            url=f"https://files.example/{i}/{filename}",
+            requires_python=rng.choice([None, None, ">=3.8", "<3", ">=3.12", "nonsense"]),
+            yanked=rng.random() < 0.1,
+            core_metadata=rng.choice([{"sha256": "0" * 64}, {"sha256": "0" * 64}, True, None]),
+        ))
+    page = ProjectPage(name="delta", files=tuple(files))
+    tags = frozenset({Tag("py3", "none", "any"), Tag("cp311", "cp311", "manylinux_2_17_x86_64")})
+    for spec in ("", "<3", ">=2.0rc1", "==1.0", ">=11"):
+        specifier = SpecifierSet(spec)
+        expected = _best_candidate_reference(page, specifier, tags, "3.11.7")
+        assert best_candidate(page, specifier, tags, "3.11.7") is expected, (spec, files)

@@ -139,28 +139,55 @@ def best_candidate(
 
     Only wheels with PEP 658 metadata hashes count (their metadata can be verified and read
     without downloading the wheel). A wrong guess costs one small download, nothing more.
+    Versions are tried newest first, and only the newest allowed version's files have their
+    tags read: a big project's page lists thousands of wheels.
     """
-    best: tuple[Version, DistFile] | None = None
+    by_version: dict[Version, list[DistFile]] = {}
+    parsed: dict[str, Version | None] = {}
     for dist in page.files:
         if dist.yanked or not isinstance(dist.core_metadata, Mapping) or not dist.core_metadata:
             continue
-        try:
-            _, version, _, file_tags = parse_wheel_filename(dist.filename)
-        except (InvalidWheelFilename, InvalidVersion):
-            continue
+        parts = dist.filename.split("-")
+        if not dist.filename.endswith(".whl") or len(parts) not in (5, 6):
+            continue  # not a wheel name (parse_wheel_filename would refuse it)
+        if parts[1] not in parsed:
+            try:
+                parsed[parts[1]] = Version(parts[1])
+            except InvalidVersion:
+                parsed[parts[1]] = None
+        version = parsed[parts[1]]
+        if version is not None:
+            by_version.setdefault(version, []).append(dist)
+    requires: dict[str, bool] = {}
+    for version in sorted(by_version, reverse=True):
         if version.is_prerelease and not specifier.prereleases:
             continue  # pip takes a pre-release only when asked (or when nothing else fits)
-        if not specifier.contains(version, prereleases=True) or tags.isdisjoint(file_tags):
+        if not specifier.contains(version, prereleases=True):
             continue
-        if dist.requires_python:
+        for dist in by_version[version]:
             try:
-                if not SpecifierSet(dist.requires_python).contains(python, prereleases=True):
-                    continue
-            except InvalidSpecifier:
+                _, _, _, file_tags = parse_wheel_filename(dist.filename)
+            except (InvalidWheelFilename, InvalidVersion):
                 continue
-        if best is None or version > best[0]:
-            best = (version, dist)
-    return None if best is None else best[1]
+            if tags.isdisjoint(file_tags):
+                continue
+            if dist.requires_python and not _python_fits(dist.requires_python, python, requires):
+                continue
+            return dist
+    return None
+
+
+def _python_fits(requires_python: str, python: str, seen: dict[str, bool]) -> bool:
+    """Whether ``python`` meets a Requires-Python value (a malformed one: no), each value
+    parsed once per page."""
+    if requires_python not in seen:
+        try:
+            seen[requires_python] = SpecifierSet(requires_python).contains(
+                python, prereleases=True
+            )
+        except InvalidSpecifier:
+            seen[requires_python] = False
+    return seen[requires_python]
 
 
 class Prefetcher:
