@@ -424,3 +424,53 @@ def test_best_candidate_reads_only_the_newest_versions_and_picks_as_the_plain_lo
         specifier = SpecifierSet(spec)
         expected = _best_candidate_reference(page, specifier, tags, "3.11.7")
         assert best_candidate(page, specifier, tags, "3.11.7") is expected, (spec, files)
+
+
+def test_metadata_fetched_ahead_reaches_pip_whole_and_is_read_once(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip's request may take a prefetched metadata file the moment its download is done,
+    while the worker is still reading its dependencies: the worker has read it by then (pip
+    gets every byte, from the start), and pip's request does not parse it a second time."""
+    import io
+    import threading
+
+    from safe_pip._guard import FileEntry, _metadata_url
+
+    setup = GuardSetup(
+        GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
+    )
+    entry = setup.add_index("http://index.example/simple/", main=True)
+    assert entry is not None
+    prefetcher = Prefetcher(setup.guard, workers=1, files=False)  # not started
+    body = b"Metadata-Version: 2.1\nName: a\nVersion: 1.0\nRequires-Dist: b>=1\n\n"
+    expected = {"sha256": "1" * 64}
+    wheel = FileEntry("http://files.example/a-1.0-py3-none-any.whl",
+                      "a-1.0-py3-none-any.whl", {"sha256": "0" * 64}, expected, entry)
+    monkeypatch.setattr(setup.guard, "_download",
+                        lambda url, entry, expected: (io.BytesIO(body), len(body)))
+    learning = threading.Event()
+    release = threading.Event()
+    learnt: list[bytes | None] = []
+
+    def slow_learn(project: str, metadata: bytes | None) -> None:
+        learnt.append(metadata)
+        learning.set()
+        release.wait(10)
+
+    monkeypatch.setattr(prefetcher, "_learn", slow_learn)
+    prefetcher._fetch_ahead(wheel, metadata=True)
+    url = _metadata_url(wheel.url)
+    download = prefetcher._downloads[url]
+    download.started = True
+    worker = threading.Thread(target=prefetcher._download, args=(download,))
+    worker.start()
+    try:
+        assert learning.wait(10)  # done, and the worker is inside _learn
+        result = prefetcher.file_ready(wheel, wheel.filename + ".metadata", url, expected)
+        assert result is not None
+        assert result[0].read() == body
+    finally:
+        release.set()
+        worker.join(10)
+    assert learnt == [body]

@@ -222,6 +222,7 @@ class Prefetcher:
         self._extras: dict[str, set[str]] = {}
         self._specifiers: dict[str, SpecifierSet] = {}
         self._downloads: dict[str, _Download] = {}
+        self._learnt: set[str] = set()  # metadata URLs already read for dependencies
         self._tags = frozenset(sys_tags()) if evaluate_markers else frozenset()
         self._python = platform.python_version()
         self._closed = threading.Event()
@@ -314,7 +315,11 @@ class Prefetcher:
         try:
             project = _project_of(entry.filename)
             if name.endswith(".metadata"):
-                self._learn(project, handle.read(_MAX_METADATA))
+                with self._lock:
+                    learnt = url in self._learnt  # by the worker that fetched it ahead
+                    self._learnt.add(url)
+                if not learnt:  # (else not parsed again, inside pip's request)
+                    self._learn(project, handle.read(_MAX_METADATA))
                 if self.files and entry.filename.endswith(".whl"):
                     self._fetch_ahead(entry, metadata=False)
             elif name.endswith(".whl") and not entry.metadata_hashes:
@@ -370,11 +375,21 @@ class Prefetcher:
 
     def _download(self, download: _Download) -> None:
         guard = self.guard
+        metadata = None
         try:
             if self.cache is not None:
                 download.result = self.cache.get(download.expected)
             if download.result is None:
                 download.result = guard._download(download.url, download.entry, download.expected)
+            if download.result is not None and download.metadata:
+                # Read before pip's request may take the handle (done), not while it is sent.
+                handle = download.result[0]
+                try:
+                    metadata = handle.read(_MAX_METADATA)
+                finally:
+                    handle.seek(0)
+                with self._lock:
+                    self._learnt.add(download.url)
         except (NotFound, _Transient):
             download.result = None  # pip's own request downloads it again, with retries
         finally:
@@ -383,12 +398,8 @@ class Prefetcher:
             return
         with self._lock:
             self.fetched_files += 1
-        if download.metadata:
-            handle = download.result[0]
-            try:
-                self._learn(_project_of(download.entry.filename), handle.read(_MAX_METADATA))
-            finally:
-                handle.seek(0)
+        if metadata is not None:
+            self._learn(_project_of(download.entry.filename), metadata)
 
 
 def _marker_true(marker: Marker, extra: str) -> bool:
