@@ -546,9 +546,10 @@ class Session:
         return _Proxy(proxy_scheme, proxy_host, proxy_port, basic(*creds) if creds else None)
 
     def _netrc_for(self, host: str) -> str | None:
-        with self._lock:
-            if host in self._netrc:
-                return self._netrc[host]
+        try:
+            return self._netrc[host]  # a dict read needs no lock (every request asks)
+        except KeyError:
+            pass
         found = netrc_auth(host)
         with self._lock:
             self._netrc[host] = found
