@@ -33,8 +33,10 @@ HERE = Path(__file__).resolve().parent
 def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
     runs = 1 if quick else 5
     # The overhead rows compare two 2-to-4-second runs on a shared machine, where one run can
-    # vary by a quarter: 9 pairs make their median steadier than the 5 the other rows take.
-    pairs = 1 if quick else 9
+    # vary by a quarter (plain pip took 1.90 to 2.82 s within one row's nine pairs): the
+    # median of 9 pairs still moved by ±0.05 from run to run, more than the 0 ms row's whole
+    # margin. 21 pairs narrow it by about a third (1/sqrt(n)); the other rows take 5.
+    pairs = 1 if quick else 21
     tree = 3 if quick else 30
     return {
         "overhead-20": lambda: _rows.overhead(LATENCY, size=tree, runs=pairs, warm_up=not quick),
