@@ -76,6 +76,17 @@ def test_subprocess_starts_it_where_posix_spawn_is_not_used(
     assert child.pid == int(pid) == int(sid)
 
 
+def test_a_command_is_looked_up_on_the_childs_path_as_popen_does(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tool = tools / "safe-pip-test-tool"
+    tool.write_text(f"#!/bin/sh\necho ran > {tmp_path / 'out'}\n")
+    tool.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert PipProcess([tool.name], env).wait() == 0
+    assert (tmp_path / "out").read_text() == "ran\n"
+
+
 def test_a_command_that_cannot_start_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         PipProcess(["safe-pip-no-such-command"], dict(os.environ))

@@ -47,16 +47,26 @@ def _spawn(
     their defaults in the child (Python ignores them); descriptors other than the standard
     streams are not inherited (Python opens its own non-inheritable; any inherited one is
     closed in the child, as ``close_fds`` does). A command that cannot be run raises
-    ``OSError``, as with ``Popen``. Elsewhere, ``subprocess`` starts it.
+    ``OSError``, as with ``Popen``. ``subprocess`` starts it elsewhere, and where the spawn
+    would differ: ``posix_spawnp`` searches this process's PATH where ``Popen`` searches the
+    child's, and without ``/proc`` the inherited descriptors cannot be listed.
     """
-    if sys.platform.startswith("linux") and hasattr(os, "posix_spawn"):
-        spawn = os.posix_spawn if os.sep in argv[0] else os.posix_spawnp
-        defaults = [_signal.SIGPIPE, _signal.SIGXFSZ]
-        closes = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_descriptors()]
+    searched = os.sep not in argv[0]
+    inherited = _inherited_descriptors() if sys.platform.startswith("linux") else None
+    if (
+        inherited is not None
+        and hasattr(os, "posix_spawn")
+        and not (searched and env.get("PATH") != os.environ.get("PATH"))
+    ):
+        spawn = os.posix_spawnp if searched else os.posix_spawn
         try:
             pid = spawn(
-                argv[0], list(argv), dict(env), setsid=True, setsigdef=defaults,
-                file_actions=closes or None,
+                argv[0],
+                list(argv),
+                dict(env),
+                setsid=True,
+                setsigdef=[_signal.SIGPIPE, _signal.SIGXFSZ],
+                file_actions=[(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited] or None,
             )
         except NotImplementedError:  # a C library without POSIX_SPAWN_SETSID
             pass
@@ -68,10 +78,15 @@ def _spawn(
     return proc.pid, proc
 
 
-def _inherited_descriptors() -> list[int]:
-    """Open descriptors above 2 that a child would inherit (usually none)."""
+def _inherited_descriptors() -> list[int] | None:
+    """Open descriptors above 2 that a child would inherit (usually none); None when they
+    cannot be listed."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
     found = []
-    for name in os.listdir("/proc/self/fd"):
+    for name in names:
         fd = int(name)
         if fd > 2:
             try:
