@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import _signal
 import _socket
-import _thread
 import binascii
 import os
 import sys
@@ -208,10 +207,11 @@ class signals_raised:  # noqa: N801 - used as a function: ``with signals_raised(
         raise Signalled(signum)
 
     def __enter__(self) -> None:
-        if _thread.get_ident() != _MAIN_THREAD:
-            return  # only the main thread may set handlers (and only it gets signals)
         for sig in (_signal.SIGTERM, _signal.SIGHUP):
-            self._previous[sig] = _signal.signal(sig, self._forward)
+            try:
+                self._previous[sig] = _signal.signal(sig, self._forward)
+            except ValueError:  # not the main thread: it alone may set handlers (and get them)
+                return
 
     def __exit__(
         self,
@@ -222,10 +222,6 @@ class signals_raised:  # noqa: N801 - used as a function: ``with signals_raised(
         for signum, handler in self._previous.items():
             _signal.signal(signum, handler)
         self._previous.clear()
-
-
-#: The interpreter's main thread: this module is first imported there, by the command line.
-_MAIN_THREAD = _thread.get_ident()
 
 
 def bypass_proxies_for_loopback(env: dict[str, str]) -> None:
