@@ -172,8 +172,8 @@ class PipProcess:
             while True:
                 try:
                     code = self._reap(block=True)
-                    if code is None:  # another thread is reaping it: wait for that
-                        continue
+                    # A blocking reap waits for the reaping lock, then for the child itself.
+                    assert code is not None
                     return 128 + self.signalled if self.signalled else code
                 except (KeyboardInterrupt, Signalled) as exc:
                     self.interrupted(exc)
