@@ -149,8 +149,8 @@ def test_a_proxy_from_pip_conf_is_checked_too(tmp_path: Path) -> None:
     config.write_text("[global]\nproxy = socks5h://proxy.example:1080\n")
     env = {**os.environ, "PIP_CONFIG_FILE": str(config)}
     with pytest.raises(UsageError, match="socks5h://"):
-        resolve_settings(parse_pip_args("install", ["alpha"]), env)
-    cmd = parse_pip_args("install", ["--proxy", "proxy.example:3128", "alpha"])
+        resolve_settings(parse_pip_args("install", ["alpha"], env), env)
+    cmd = parse_pip_args("install", ["--proxy", "proxy.example:3128", "alpha"], env)
     plain = resolve_settings(cmd, env)
     assert plain.proxy == "proxy.example:3128"  # pip's host:port form is an http:// proxy
 
@@ -251,9 +251,12 @@ def test_isolated_mode_keeps_the_path_token_off_the_command_line(tmp_path: Path)
         "install", ["--isolated", "--index-url", "https://index.example/simple/", "alpha"]
     )
     settings = resolve_settings(cmd, {})
-    argv, env = _pip_command(cmd, lambda url, main=False: secret, settings, tmp_path)
+    argv, env = _pip_command(
+        cmd, lambda url, main=False: secret, settings, str(tmp_path), "http://127.0.0.1:1"
+    )
     assert not any("TOKEN" in arg or "index.example" in arg for arg in argv), argv
     assert env == {}
+    assert argv[argv.index("--proxy") + 1] == "http://127.0.0.1:1"  # no token in the proxy
     listed = Path(argv[argv.index("--requirement") + 1])
     assert listed.parent == tmp_path
     assert listed.read_text() == f"--index-url {secret}\n"

@@ -6,23 +6,17 @@ README.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 from safe_pip import __version__
 from safe_pip._errors import SafePipError, UsageError
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import GUARDED_COMMANDS
 from safe_pip._runner import run, say
-
-# argparse, logging and typing are imported only where needed: an install's command line is
-# read by hand (checked against argparse by the tests), because every millisecond spent here
-# is spent before pip starts (issue 7).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Mapping, Sequence
-    from typing import NoReturn
 
 DEFAULT_MAX_WAIT = 120.0
 
@@ -44,8 +38,6 @@ def available_tool_commands() -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    import argparse
-
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
             raise UsageError(message)
@@ -103,66 +95,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: The guard options that take a value, by their ``argparse`` destination.
-_VALUE_OPTIONS = {
-    "--changelog": "changelog",
-    "--origin": "origin",
-    "--max-wait": "max_wait",
-    "--as-of": "as_of",
-    "--guard-report": "guard_report",
-}
-_FLAGS = {"--strict": "strict", "-v": "verbose", "--verbose": "verbose"}
-
-
-class _Args:
-    """What :func:`_parser` would make of a plain guarded command line."""
-
-    def __init__(self) -> None:
-        self.changelog: str | None = None
-        self.origin: str | None = None
-        self.max_wait: str | None = None
-        self.strict: bool | None = None
-        self.as_of: str | None = None
-        self.guard_report: str | None = None
-        self.verbose = False
-        self.command = ""
-        self.pip_args: list[str] = []
-
-
-def _quick_parse(args: Sequence[str]) -> _Args | None:
-    """``safe-pip [guard options] install|download|wheel|lock …`` read without argparse.
-
-    Only the plain forms are read here (``--opt VALUE``, ``--opt=VALUE``, the flags, then a
-    guarded command); anything else (help, ``--version``, a value starting with ``-``, an
-    unknown option, a tool command, a mistake) returns None and argparse reads the line, so
-    what it accepts and every message it gives stay argparse's.
-    """
-    ns = _Args()
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if not arg.startswith("-"):
-            if arg not in GUARDED_COMMANDS or args[i : i + 1] == ["--"]:
-                return None  # argparse's way with "--" differs between Pythons
-            ns.command = arg
-            ns.pip_args = list(args[i:])
-            return ns
-        name, eq, value = arg.partition("=")
-        if name in _VALUE_OPTIONS:
-            if not eq:
-                if i >= len(args) or args[i].startswith("-"):
-                    return None
-                value = args[i]
-                i += 1
-            setattr(ns, _VALUE_OPTIONS[name], value)
-        elif arg in _FLAGS:
-            setattr(ns, _FLAGS[arg], True)
-        else:
-            return None
-    return None
-
-
 def configure_logging(verbose: bool) -> None:
     """safe-pip's own log lines on stderr (``-v``: the guard's work too)."""
     import logging
@@ -191,7 +123,7 @@ def _flag(text: str, where: str) -> bool:
     raise UsageError(f"{where}: expected 1 or 0, not {text!r}")
 
 
-def guard_options(ns: argparse.Namespace | _Args, env: Mapping[str, str]) -> GuardOptions:
+def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOptions:
     """Guard options from the command line, else from SAFE_PIP_* variables."""
     if ns.max_wait is not None:
         max_wait = _max_wait(ns.max_wait, "--max-wait")
@@ -223,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run safe-pip; returns the exit code (see the README's table)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        ns = _quick_parse(args) or _parser().parse_args(args)
+        ns = _parser().parse_args(args)
         options = guard_options(ns, os.environ)
         rest = list(ns.pip_args)
         if ns.command in TOOL_COMMANDS:

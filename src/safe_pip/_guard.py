@@ -112,6 +112,10 @@ class PageRecord:
     prefetched: bool = False  # checked ahead of pip by the prefetcher (``_prefetch``)
 
 
+#: The verdict for a request that tried to reach a host other than the guard.
+UNGUARDED = "UNGUARDED"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why the guard refused a view (one line per refused project on stderr)."""
@@ -124,6 +128,8 @@ class Refusal:
     reason: str
 
     def __str__(self) -> str:
+        if self.verdict == UNGUARDED:
+            return f"refused a request to {self.project}: {self.reason}"
         seen = "none" if self.seen is None else str(self.seen)
         required = "unknown" if self.required is None else str(self.required)
         return (
@@ -587,6 +593,19 @@ class Guard:
             self.refusals.append(refusal)
         self.on_refuse(refusal)
         raise Refused(refusal)
+
+    def refuse_host(self, target: str, client: str) -> NoReturn:
+        """Refuse a request that reached the guard as a proxy for another host: whatever put
+        that host in the client's hands (an option, a configuration key, a tool's own default)
+        went around the guard's indexes, so the whole view is refused."""
+        self._refused(
+            Refusal(
+                target, target, UNGUARDED, None, None,
+                f"{client} tried to reach it directly, not through the guard's indexes "
+                "(an index, find-links or file host safe-pip did not place)",
+            )
+        )
+        raise AssertionError("not reached: _refused raises")
 
     def refuse(self, refusal: Refusal) -> NoReturn:
         """Refuse the view for a reason found outside the page check (a ``page_filter``)."""

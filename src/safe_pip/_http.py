@@ -545,6 +545,27 @@ class Session:
         creds = _user_info(parts)
         return _Proxy(proxy_scheme, proxy_host, proxy_port, basic(*creds) if creds else None)
 
+    def open_tunnel(self, host: str, port: int, timeout: float | None = None) -> socket.socket:
+        """A TCP connection to ``host:port`` for a client's own TLS (a proxy's CONNECT), made
+        the way this session reaches that host: through its proxy when it has one."""
+        timeout = self.settings.timeout if timeout is None else timeout
+        proxy = self._proxy_for("https", host, port)
+        if proxy is None:
+            return socket.create_connection((host, port), timeout=timeout)
+        conn: http.client.HTTPConnection
+        if proxy.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                proxy.host, proxy.port, timeout=timeout, context=self._context(True)
+            )
+        else:
+            conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
+        conn.set_tunnel(
+            host, port, headers={"Proxy-Authorization": proxy.auth} if proxy.auth else None
+        )
+        conn.connect()
+        assert conn.sock is not None
+        return conn.sock
+
     def _netrc_for(self, host: str) -> str | None:
         try:
             return self._netrc[host]  # a dict read needs no lock (every request asks)

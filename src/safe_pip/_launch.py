@@ -277,7 +277,10 @@ class Listener:
             raise
         self._raw: _socket.socket | None = raw
         self._sock: socket.socket | None = None
-        self.base = f"http://127.0.0.1:{raw.getsockname()[1]}/{self.token}"
+        #: The guard as an HTTP proxy (no token: it only answers its own URLs, which need the
+        #: token, and tunnels to vouched hosts).
+        self.proxy_url = f"http://127.0.0.1:{raw.getsockname()[1]}"
+        self.base = f"{self.proxy_url}/{self.token}"
 
     @property
     def sock(self) -> socket.socket:

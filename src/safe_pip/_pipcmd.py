@@ -1,38 +1,45 @@
-"""Reading a pip command line and pip's configuration the way pip itself would.
+"""pip's command line, ``PIP_*`` variables and configuration files, read by pip itself.
 
-pip's merged configuration comes from :mod:`safe_pip._pipconfig`; this module applies pip's
-precedence to it: command line, then ``PIP_*`` variables, then the command's own section, then
-``[global]`` (pip's ``ConfigOptionParser``).
+safe-pip always runs its own pip (``python -m pip`` of its own environment), so the parser of
+that pip reads the command line here: pip's ``create_command(name).parse_args(args)``, as
+pip's ``main`` calls it. Every spelling pip accepts is therefore read as pip reads it: unique
+abbreviations of long options (``--index`` for ``--index-url``), aliases (``--pypi-url``),
+``--opt=value``, ``-iURL``, short clusters, repeated options, ``PIP_*`` variables, the
+configuration files and ``--isolated``. A hand-written reader of pip's options once missed
+``--index`` and let pip reach an index unguarded; there is no second reader to drift.
+
+The parse is watched, not copied: each raw argument is attributed to the option that
+consumed it (optparse's own ``_process_long_opt`` / ``_process_short_opts``), so the runner
+can take out exactly the arguments of the options it places itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import optparse
 import os
 import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from safe_pip._errors import UsageError
-from safe_pip._pipconfig import pip_config
-from safe_pip._record import field, record
 
-TYPE_CHECKING = False  # read before pip starts: no typing, no dataclasses (issue 7)
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
     from safe_pip._reqfile import IndexOptions
 
 #: The pip commands safe-pip guards.
 GUARDED_COMMANDS = ("install", "download", "wheel", "lock")
 
+#: The pip releases whose option parser safe-pip reads (pyproject pins the same range, and
+#: tox tests both ends).
+SUPPORTED_PIP = ">=25.1,<27"
+
 
 def default_index_url() -> str:
-    """pip's default index URL, read from pip at run time (the one internal safe-pip reads)."""
-    try:
-        from pip._internal.models.index import PyPI
-    except ImportError as exc:  # pragma: no cover - depends on pip's layout
-        raise UsageError(
-            "cannot read pip's default index URL (pip._internal.models.index.PyPI moved); "
-            "pass --index-url explicitly"
-        ) from exc
+    """pip's default index URL, read from pip at run time."""
+    from pip._internal.models.index import PyPI
+
     return str(PyPI.simple_url)
 
 
@@ -43,133 +50,172 @@ def default_changelog_url() -> str:
     return str(PyPI.pypi_url)
 
 
-# pip options that take a value (long name -> short name), which safe-pip reads or rewrites.
-_VALUE_OPTIONS = {
-    "--index-url": "-i",
-    "--extra-index-url": None,
-    "--requirement": "-r",
-    "--constraint": "-c",
-    "--timeout": None,
-    "--default-timeout": None,
-    "--proxy": None,
-    "--cert": None,
-    "--client-cert": None,
-    "--trusted-host": None,
-    "--python": None,
-    "--find-links": "-f",
-    "--report": None,
-    "--output": "-o",
-}
-_FLAG_OPTIONS = {"--no-index", "--isolated", "--help", "--version", "--require-hashes"}
-_SHORT = {short: long for long, short in _VALUE_OPTIONS.items() if short}
-_SHORT_FLAGS = {"-h": "--help", "-V": "--version"}
-
-
-@record
+@dataclass
 class Token:
-    """One option or argument of the pip command line, as written and as understood."""
+    """One option or argument of the pip command line, as written and as pip understood it."""
 
-    option: str | None  # canonical long name, or None for a positional argument
+    option: str | None  # pip's canonical name for the option (``--index-url``); None: argument
     value: str | None
-    raw: list[str]  # the argv tokens it came from
+    raw: list[str]  # the argv items it came from (rebuilt for one option of a short cluster)
 
 
-@record
+@dataclass
 class PipCommand:
-    """A parsed ``safe-pip <command> …`` pip command line."""
+    """A pip command line as pip's own parser read it."""
 
     command: str
     tokens: list[Token]
-    options: dict[str, list[str]] = field(default_factory=dict)
+    values: optparse.Values  # pip's options: command line over PIP_* over configuration files
+    positionals: list[str]
+    parser: optparse.OptionParser = field(repr=False)
+    asked: set[str] = field(default_factory=set)  # --help / --version, left to pip to answer
 
-    def last(self, name: str) -> str | None:
-        values = self.options.get(name)
-        return values[-1] if values else None
+    def value(self, dest: str) -> Any:
+        return getattr(self.values, dest, None)
 
-    def has(self, name: str) -> bool:
-        return name in self.options
+    def option_of(self, dest: str) -> optparse.Option | None:
+        """pip's option for a destination (None: this command has no such option)."""
+        for option in _all_options(self.parser):
+            if option.dest == dest:
+                return option
+        return None
 
-    @property
-    def positionals(self) -> list[str]:
-        return [t.value for t in self.tokens if t.option is None and t.value is not None]
+
+def _all_options(parser: optparse.OptionParser) -> list[optparse.Option]:
+    return list(parser._get_all_options())
 
 
-def parse_pip_args(command: str, args: Sequence[str]) -> PipCommand:
-    """Split pip's arguments into tokens, understanding only the options safe-pip needs.
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """pip reads its variables and finds its files through ``os.environ``: the parse sees
+    ``env`` (the runner's own environment unless a caller gives another)."""
+    if env is os.environ or dict(env) == dict(os.environ):
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
-    Options safe-pip does not know are kept verbatim; their values (if any) are kept with
-    them because pip's parser is left to judge them.
+
+def parse_pip_args(
+    command: str, args: Sequence[str], env: Mapping[str, str] | None = None
+) -> PipCommand:
+    """``pip <command> <args>`` as pip reads it, with pip's configuration and ``PIP_*``
+    variables from ``env`` (default: this process's environment).
+
+    pip's usage errors (an unknown option, a missing value, a bad value in pip.conf) become
+    :class:`UsageError` with pip's own message.
     """
+    try:
+        from pip._internal.commands import create_command
+    except ImportError as exc:  # pragma: no cover - depends on pip's layout
+        raise UsageError(
+            f"cannot read pip's options with this pip (safe-pip supports pip{SUPPORTED_PIP}): "
+            f"{exc}"
+        ) from exc
+    args = list(args)
+    # pip's main decides isolation by this literal test before parsing (pip's cli/main.py).
+    pip_command = create_command(command, isolated="--isolated" in args)
+    parser = pip_command.parser
+    spans: list[tuple[int, int, list[tuple[optparse.Option, str, Any]]]] = []
+    asked: set[str] = set()
+    _watch(parser, command, args, spans, asked)
+    env = os.environ if env is None else env
+    with _environment(env):
+        values, positionals = parser.parse_args(args)
+    return PipCommand(
+        command=command,
+        tokens=_tokens(args, spans),
+        values=values,
+        positionals=list(positionals),
+        parser=parser,
+        asked=asked,
+    )
+
+
+def _watch(
+    parser: optparse.OptionParser,
+    command: str,
+    args: list[str],
+    spans: list[tuple[int, int, list[tuple[optparse.Option, str, Any]]]],
+    asked: set[str],
+) -> None:
+    """Record which argv items each option consumed, on this parser instance only.
+
+    optparse consumes a suffix of a copy of ``args`` (``rargs``), so an item's index is
+    ``len(args) - len(rargs)`` before and after each option (or short cluster) is processed.
+    """
+    processed: list[tuple[optparse.Option, str, Any]] = []
+
+    def watched(process_opts: Any) -> Any:
+        def process(rargs: list[str], values: optparse.Values) -> None:
+            start = len(args) - len(rargs)
+            processed.clear()
+            process_opts(rargs, values)
+            spans.append((start, len(args) - len(rargs), list(processed)))
+
+        return process
+
+    parser._process_long_opt = watched(parser._process_long_opt)  # type: ignore[method-assign]
+    parser._process_short_opts = watched(  # type: ignore[method-assign]
+        parser._process_short_opts
+    )
+    for option in _all_options(parser):
+        _record_processing(option, processed, asked)
+
+    def error(msg: str) -> NoReturn:
+        raise UsageError(f"pip {command}: {msg}")
+
+    def exit_(status: int = 0, msg: str | None = None) -> NoReturn:
+        # pip's parser exits only for configuration it cannot load.
+        raise UsageError(f"cannot read pip's configuration: {(msg or '').strip()}")
+
+    parser.error = error  # type: ignore[method-assign]
+    parser.exit = exit_  # type: ignore[method-assign]
+
+
+def _record_processing(
+    option: optparse.Option,
+    processed: list[tuple[optparse.Option, str, Any]],
+    asked: set[str],
+) -> None:
+    original = option.process
+
+    def process(opt: str, value: Any, values: Any, parser: Any) -> Any:
+        processed.append((option, opt, value))
+        if option.dest in ("help", "version"):
+            asked.add(option.dest)  # pip itself answers these; nothing to parse further
+            return None
+        return original(opt, value, values, parser)
+
+    option.process = process  # type: ignore[method-assign]
+
+
+def _tokens(
+    args: list[str], spans: list[tuple[int, int, list[tuple[optparse.Option, str, Any]]]]
+) -> list[Token]:
+    by_start = {start: (end, processed) for start, end, processed in spans}
     tokens: list[Token] = []
-    options: dict[str, list[str]] = {}
     i = 0
-    after_dashdash = False
     while i < len(args):
-        arg = args[i]
-        i += 1
-        if after_dashdash or not arg.startswith("-") or arg == "-":
-            tokens.append(Token(None, arg, [arg]))
+        if i not in by_start:
+            tokens.append(Token(None if args[i] != "--" else "--", args[i], [args[i]]))
+            i += 1
             continue
-        if arg == "--":
-            after_dashdash = True
-            tokens.append(Token("--", None, [arg]))
-            continue
-        name, value, raw = arg, None, [arg]
-        if arg.startswith("--"):
-            if "=" in arg:
-                name, value = arg.split("=", 1)
-        elif arg[:2] in _SHORT or arg[:2] in _SHORT_FLAGS:
-            short = arg[:2]
-            if short in _SHORT_FLAGS and len(arg) == 2:
-                name = _SHORT_FLAGS[short]
-            elif short in _SHORT:
-                name = _SHORT[short]
-                if len(arg) > 2:
-                    value = arg[2:].removeprefix("=")
-        if name in _VALUE_OPTIONS:
-            if value is None:
-                if i >= len(args):
-                    raise UsageError(f"pip option {arg} needs a value")
-                value = args[i]
-                raw.append(value)
-                i += 1
-            if name == "--default-timeout":
-                name = "--timeout"
-            options.setdefault(name, []).append(value)
-            tokens.append(Token(name, value, raw))
-        elif name in _FLAG_OPTIONS:
-            options.setdefault(name, []).append("1")
-            tokens.append(Token(name, None, raw))
-        else:
-            tokens.append(Token(arg, None, raw))
-    return PipCommand(command, tokens, options)
-
-
-_ALIASES = {"timeout": ("timeout", "default-timeout"), "index-url": ("index-url", "i")}
-
-
-def config_value(config: Mapping[str, str], command: str, key: str) -> str | None:
-    """One option's value by pip's precedence: ``PIP_*`` > ``[command]`` > ``[global]``."""
-    names = _ALIASES.get(key, (key,))
-    for section in (":env:", command, "global"):
-        for name in names:
-            value = config.get(f"{section}.{name}")
-            if value is not None:
-                return value
-    return None
-
-
-def config_list(config: Mapping[str, str], command: str, key: str) -> list[str]:
-    """A multi-valued option (whitespace separated in pip's config)."""
-    value = config_value(config, command, key)
-    return value.split() if value else []
-
-
-def config_flag(config: Mapping[str, str], command: str, key: str) -> bool:
-    value = config_value(config, command, key)
-    if value is None:
-        return False
-    return value.strip().lower() in {"1", "true", "yes", "on", "y"}
+        end, processed = by_start[i]
+        raw = args[i:end]
+        for option, opt, value in processed:
+            shown = None if value is None else str(value)
+            if len(processed) > 1:  # one of a short cluster (-qr FILE): written out alone
+                raw = [opt] if value is None else [opt, str(value)]
+            tokens.append(Token(option.get_opt_string(), shown, raw))
+        i = end
+    return tokens
 
 
 def target_python(cmd: PipCommand, env: Mapping[str, str]) -> str | None:
@@ -178,9 +224,9 @@ def target_python(cmd: PipCommand, env: Mapping[str, str]) -> str | None:
     pip's own ``--python`` wins; else an active virtual environment other than the one
     safe-pip runs in (safe-pip installed with pipx); else the interpreter safe-pip runs under.
     """
-    explicit = cmd.last("--python")
+    explicit = cmd.value("python")
     if explicit:
-        return explicit
+        return str(explicit)
     venv = env.get("VIRTUAL_ENV")
     if venv and os.path.realpath(venv) != os.path.realpath(sys.prefix):
         exe = "Scripts/python.exe" if os.name == "nt" else "bin/python"
@@ -188,7 +234,7 @@ def target_python(cmd: PipCommand, env: Mapping[str, str]) -> str | None:
     return None
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class PipSettings:
     """What pip would use for one command: its indexes and how it reaches the network."""
 
@@ -203,42 +249,38 @@ class PipSettings:
     client_cert: str | None
     proxy: str | None
     trusted_hosts: tuple[str, ...]
+    find_links: tuple[str, ...] = ()
 
 
 def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
-    """Apply pip's precedence to the command line and pip's configuration."""
-    command = cmd.command
-    isolated = cmd.has("--isolated")
-    python = target_python(cmd, env)
-    config = {} if isolated else pip_config(python, env)
-
-    def value(key: str) -> str | None:
-        return config_value(config, command, key)
-
-    timeout_text = cmd.last("--timeout") or value("timeout") or "15"
-    try:
-        timeout = float(timeout_text)
-    except ValueError:
-        raise UsageError(f"pip option --timeout: not a number: {timeout_text!r}") from None
+    """The settings pip's parser arrived at (command line, ``PIP_*``, configuration)."""
     return PipSettings(
-        command=command,
-        index_url=cmd.last("--index-url") or value("index-url") or default_index_url(),
-        # pip appends command-line extra indexes to the configured ones (optparse "append").
-        extra_index_urls=tuple(
-            config_list(config, command, "extra-index-url")
-            + cmd.options.get("--extra-index-url", [])
-        ),
-        no_index=cmd.has("--no-index") or config_flag(config, command, "no-index"),
-        isolated=isolated,
-        python=python,
-        timeout=timeout,
-        cert=cmd.last("--cert") or value("cert") or env.get("REQUESTS_CA_BUNDLE"),
-        client_cert=cmd.last("--client-cert") or value("client-cert"),
-        proxy=_usable_proxy(cmd.last("--proxy") or value("proxy")),
-        trusted_hosts=tuple(
-            config_list(config, command, "trusted-host") + cmd.options.get("--trusted-host", [])
-        ),
+        command=cmd.command,
+        index_url=cmd.value("index_url") or default_index_url(),
+        extra_index_urls=tuple(cmd.value("extra_index_urls") or ()),
+        no_index=bool(cmd.value("no_index")),
+        isolated=bool(cmd.value("isolated_mode")),
+        python=target_python(cmd, env),
+        timeout=float(cmd.value("timeout") or 15),
+        cert=cmd.value("cert") or env.get("REQUESTS_CA_BUNDLE"),
+        client_cert=cmd.value("client_cert"),
+        proxy=_usable_proxy(cmd.value("proxy")),
+        trusted_hosts=tuple(cmd.value("trusted_hosts") or ()),
+        find_links=tuple(cmd.value("find_links") or ()),
     )
+
+
+def check_find_links(locations: Sequence[str], where: str) -> None:
+    """A remote find-links page is an index the guard cannot vouch for (it has no serial and
+    no authority): pip would read it directly, so it is a usage error, never passed on."""
+    for location in locations:
+        if location.lower().startswith(("http://", "https://")):
+            from safe_pip._urls import redact
+
+            raise UsageError(
+                f"{where}: {redact(location)}: a remote find-links location cannot be "
+                "guarded; give it as an index (--extra-index-url) or a local directory"
+            )
 
 
 def _usable_proxy(proxy: str | None) -> str | None:
@@ -285,3 +327,16 @@ def indexes_in_effect(
         (*settings.extra_index_urls, *in_files.extra_index_urls),
         no_index,
     )
+
+
+def env_names(option: optparse.Option) -> set[str]:
+    """The normalised names under which a ``PIP_*`` variable sets this option (pip's
+    ``_normalize_name`` of every long spelling)."""
+    return {name[2:] for name in option._long_opts}
+
+
+def pip_variable_name(key: str) -> str | None:
+    """A ``PIP_*`` variable's option name as pip normalises it (None: not one of pip's)."""
+    if not key.startswith("PIP_"):
+        return None
+    return key[4:].lower().replace("_", "-")

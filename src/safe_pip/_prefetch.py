@@ -25,7 +25,7 @@ import logging
 import platform
 import queue
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import IO
@@ -58,8 +58,8 @@ logger = logging.getLogger("safe_pip")
 WORKERS = 8
 #: Metadata bigger than this is not read for dependencies (real METADATA files are KBs).
 _MAX_METADATA = 4 * 1024 * 1024
-#: pip options that make the target environment differ from the one pip runs in.
-_OTHER_ENVIRONMENT = ("--platform", "--python-version", "--implementation", "--abi")
+#: pip's options (by destination) that make the target environment differ from pip's own.
+_OTHER_ENVIRONMENT = ("platforms", "python_version", "implementation", "abis")
 
 
 def top_level(cmd: PipCommand, lines: Iterable[ReqLine]) -> list[Requirement]:
@@ -77,11 +77,11 @@ def top_level(cmd: PipCommand, lines: Iterable[ReqLine]) -> list[Requirement]:
     return found
 
 
-def target_environment(cmd: PipCommand, pip_args: Sequence[str], python: str | None) -> bool:
+def target_environment(cmd: PipCommand, python: str | None) -> bool:
     """Whether pip resolves for the interpreter safe-pip runs under (markers can be evaluated)."""
-    if python or cmd.has("--python"):
+    if python or cmd.value("python"):
         return False
-    return not any(arg.startswith(_OTHER_ENVIRONMENT) for arg in pip_args)
+    return not any(cmd.value(dest) for dest in _OTHER_ENVIRONMENT)
 
 
 def requires_dist(metadata: bytes) -> list[Requirement]:
@@ -418,7 +418,6 @@ def _project_of(filename: str) -> str:
 def start_prefetch(
     guard: Guard,
     cmd: PipCommand,
-    pip_args: Sequence[str],
     python: str | None,
     lines: Iterable[ReqLine],
 ) -> Prefetcher:
@@ -426,9 +425,9 @@ def start_prefetch(
     its requirements files' ``lines``."""
     prefetcher = Prefetcher(
         guard,
-        evaluate_markers=target_environment(cmd, pip_args, python),
+        evaluate_markers=target_environment(cmd, python),
         # Only these commands download the wheels they resolve; ``--dry-run`` reads metadata.
-        files=cmd.command in ("install", "download", "wheel") and "--dry-run" not in pip_args,
+        files=cmd.command in ("install", "download", "wheel") and not cmd.value("dry_run"),
         cache=FileCache(),
     )
     prefetcher.start(top_level(cmd, lines))

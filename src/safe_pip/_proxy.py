@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,6 +83,9 @@ class _Server(http.server.ThreadingHTTPServer):
         self.token = token
         self.on_refused = on_refused
         self.on_answer = on_answer
+        #: host:port pairs a client may reach through the guard as its proxy (the hosts of
+        #: direct references the user named); any other host is refused.
+        self.vouched: frozenset[tuple[str, int]] = frozenset()
         self.active = 0
         self.active_lock = threading.Lock()
         self._stop_requested = False
@@ -176,19 +179,86 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         logger.debug("proxy: " + format, *args)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        with self._counted():
+            target = urllib.parse.urlsplit(self.path)
+            if target.scheme or target.netloc:
+                self._absolute(target)
+            else:
+                self._get(target.path)
+
+    def do_CONNECT(self) -> None:  # noqa: N802 - stdlib naming
+        """A client using the guard as its proxy asks for a tunnel: only to a vouched host."""
+        with self._counted():
+            host, port = _host_port(self.path, 443)
+            if (host, port) not in self.server.vouched:
+                self._foreign(self.path)
+                return
+            try:
+                upstream = self.server.guard.session.open_tunnel(host, port)
+            except OSError as exc:
+                self._plain(502, f"safe-pip cannot reach {self.path}: {exc}\n")
+                return
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            self.close_connection = True
+            _relay(self.connection, upstream)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
         server = self.server
         with server.active_lock:
             server.active += 1
         try:
-            self._get()
+            yield
         finally:
             with server.active_lock:
                 server.active -= 1
 
-    def _get(self) -> None:
+    def _absolute(self, target: urllib.parse.SplitResult) -> None:
+        """A request in a proxy's absolute form: pip sends all its requests so when its
+        proxy is the guard. Its own URLs are answered as usual; another host is refused
+        unless vouched for, then forwarded as it came."""
+        host, port = _host_port(target.netloc, 443 if target.scheme == "https" else 80)
+        own_host, own_port = self.server.server_address[:2]
+        if port == own_port and host in (str(own_host), "localhost"):
+            self._get(target.path)
+        elif target.scheme == "http" and (host, port) in self.server.vouched:
+            self._forward(host, port, target)
+        else:
+            self._foreign(f"{host}:{port}")
+
+    def _forward(self, host: str, port: int, target: urllib.parse.SplitResult) -> None:
+        try:
+            upstream = socket.create_connection((host, port), timeout=60)
+        except OSError as exc:
+            self._plain(502, f"safe-pip cannot reach {host}:{port}: {exc}\n")
+            return
+        path = target.path or "/"
+        if target.query:
+            path += "?" + target.query
+        head = [f"{self.command} {path} HTTP/1.1"]
+        for name, value in self.headers.items():
+            if not name.lower().startswith("proxy-") and name.lower() != "connection":
+                head.append(f"{name}: {value}")
+        head.append("Connection: close")
+        upstream.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        self.close_connection = True
+        _relay(self.connection, upstream)
+
+    def _foreign(self, target: str) -> None:
+        """Refuse a request for a host other than the guard (the runner ends the client)."""
+        try:
+            self.server.guard.refuse_host(target, "the installer")
+        except Refused as exc:
+            if self.server.on_refused == "503":
+                self._plain(403, f"safe-pip {exc.refusal}\n")
+                return
+            self.server.guard.closing.wait()
+            self.close_connection = True
+
+    def _get(self, path: str) -> None:
         server = self.server
         started = time.perf_counter()
-        path = urllib.parse.urlsplit(self.path).path
         if path == "/-/health":
             self._plain(503 if server.guard.closing.is_set() else 200, "ok\n")
             return
@@ -301,6 +371,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
+def _host_port(netloc: str, default_port: int) -> tuple[str, int]:
+    """``host, port`` of a request target (lower case, IPv6 brackets dropped)."""
+    netloc = netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = netloc.partition(":")
+    return host.lower(), int(port) if port.isdigit() else default_port
+
+
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes both ways until either side closes or both are idle for five minutes."""
+    with upstream, selectors.DefaultSelector() as selector:
+        selector.register(client, selectors.EVENT_READ, upstream)
+        selector.register(upstream, selectors.EVENT_READ, client)
+        while True:
+            ready = selector.select(timeout=300)
+            if not ready:
+                return
+            for key, _ in ready:
+                source: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    key.data.sendall(data)
+                except OSError:
+                    return
+
+
 class Proxy:
     """Runs the guard's HTTP server in a background thread, for one run or for ``serve``.
 
@@ -337,6 +438,11 @@ class Proxy:
         self.base = f"http://127.0.0.1:{port}{prefix}"
         guard.proxy_base = self.base if address is None else prefix
         self._thread = threading.Thread(target=self._server.serve_until_stopped, daemon=True)
+
+    def vouch(self, hosts: set[tuple[str, int]]) -> None:
+        """Let clients reach these ``(host, port)`` pairs through the guard as their proxy
+        (direct references the user named); every other host stays refused."""
+        self._server.vouched = frozenset((host.lower(), port) for host, port in hosts)
 
     @property
     def port(self) -> int:

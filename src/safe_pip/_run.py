@@ -87,6 +87,18 @@ def index_environment(main: str, extras: Sequence[str], timeout: float) -> dict[
     }
 
 
+def proxy_environment(guard: str) -> dict[str, str]:
+    """The guard as every installer's proxy: a tool given an index of its own (``uv pip
+    install --index-url``, pip-compile's ``-i``, a key in its configuration) reaches that
+    host only through the guard, which refuses it and ends the command (exit 75)."""
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+    return {
+        "PIP_PROXY": guard,
+        **{name: guard for name in names},
+        **{name.lower(): guard for name in names},
+    }
+
+
 def main(args: list[str], options: GuardOptions) -> int:
     ns = _parser().parse_args(args)
     command = list(ns.command)
@@ -111,7 +123,7 @@ def run_command(
 ) -> int:
     """Run ``command`` guarded; its exit code, or 75 when the guard refused the view."""
     env = dict(os.environ if env is None else env)
-    settings = resolve_settings(parse_pip_args("install", pip_args), env)
+    settings = resolve_settings(parse_pip_args("install", pip_args, env), env)
     if settings.no_index:
         raise UsageError("run: pip's configuration says no-index: there is no index to guard")
     holder: dict[str, PipProcess] = {}
@@ -137,6 +149,7 @@ def run_command(
             main_url, extras, options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
         )
     )
+    child_env.update(proxy_environment(f"http://127.0.0.1:{proxy.port}"))
     bypass_proxies_for_loopback(child_env)
     started = time.time() - 2.0  # file times can be coarser than the clock
     try:

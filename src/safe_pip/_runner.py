@@ -39,8 +39,11 @@ from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import (
     PipCommand,
     PipSettings,
+    check_find_links,
+    env_names,
     indexes_in_effect,
     parse_pip_args,
+    pip_variable_name,
     resolve_settings,
 )
 from safe_pip._record import record, replace
@@ -48,6 +51,7 @@ from safe_pip._record import record, replace
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
     from safe_pip._guard import Guard, Refusal
     from safe_pip._lockstate import LockState
@@ -97,9 +101,9 @@ def run(
     """Run one guarded pip command; its exit code. ``started`` is called once pip has been
     started (the command line sets up logging then, as it would slow pip's start)."""
     env = dict(os.environ if env is None else env)
-    cmd = parse_pip_args(command, pip_args)
+    cmd = parse_pip_args(command, pip_args, env)
     pip = [sys.executable, "-m", "pip"]
-    if cmd.has("--help") or cmd.has("--version"):
+    if cmd.asked:  # --help or --version: pip answers, no index is read
         import subprocess
 
         return subprocess.call([*pip, command, *pip_args], env=env)
@@ -113,7 +117,7 @@ def run(
 
     # pylock.toml files remember the index state they were made from ([tool.safe-pip]): their
     # serials must not be rolled back, and their --as-of point is this run's unless given.
-    locks = _lock_inputs(cmd.options.get("--requirement", []))
+    locks = _lock_inputs(cmd.value("requirements") or [])
     if options.as_of is None and locks:
         from safe_pip._lockstate import as_of_of_locks
 
@@ -125,7 +129,7 @@ def run(
     code = 0
     try:
         pip_argv, child_env = _pip_invocation(
-            cmd, plan.guarded, settings, options, env, workdir
+            cmd, plan.guarded, settings, options, env, workdir, listener.proxy_url
         )
         with signals_raised():
             try:
@@ -150,11 +154,14 @@ def run(
                     options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
                 )
                 running.proxy = Proxy(setup.guard, listening=listener.sock, token=listener.token)
+                running.proxy.vouch(
+                    direct_hosts([*cmd.positionals, *_locked_urls(cmd)], requirement_lines)
+                )
                 plan.apply(setup)
                 setup.guard.start_authorities()
                 running.proxy.start()
                 running.prefetcher = start_prefetch(
-                    setup.guard, cmd, pip_args, settings.python, requirement_lines
+                    setup.guard, cmd, settings.python, requirement_lines
                 )
                 if running.pip is None and _enforce_locks(setup.guard, locks):
                     # Locked serials were checked before pip could read anything.
@@ -222,7 +229,7 @@ def _finish(
         if cmd.command == "lock":
             from safe_pip._lockstate import record_lock
 
-            for target in cmd.options.get("--output", []) or ["pylock.toml"]:
+            for target in _lock_outputs(cmd):
                 if target != "-" and os.path.isfile(target):
                     record_lock(target, guard, setup.options.as_of)
     return code
@@ -235,9 +242,10 @@ def _pip_invocation(
     options: GuardOptions,
     env: Mapping[str, str],
     workdir: str,
+    guard_proxy: str,
 ) -> tuple[list[str], dict[str, str]]:
     """pip's full argv and environment for this run, pointed at the guard."""
-    argv, pip_env = _pip_command(cmd, guarded, settings, workdir)
+    argv, placed = _pip_command(cmd, guarded, settings, workdir, guard_proxy)
     # The changelog may be retried for --max-wait, then a page waited out for --max-wait.
     pip_timeout = 2 * options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
     argv += ["--timeout", f"{pip_timeout:g}"]
@@ -245,9 +253,14 @@ def _pip_invocation(
     # is no reason to refuse an install that already happened.
     argv.append("--disable-pip-version-check")
     child_env = dict(env)
-    child_env.update(pip_env)
+    # Every PIP_* spelling of an option safe-pip places (PIP_PYPI_URL sets --index-url too)
+    # goes; the guard's values come in under pip's own names.
+    for key in list(child_env):
+        name = pip_variable_name(key)
+        if name is not None and any(name in env_names(o) for o in _placed_options(cmd)):
+            del child_env[key]
+    child_env.update(placed)
     bypass_proxies_for_loopback(child_env)
-    child_env["PIP_PROXY"] = ""
     # pip's own temporary directories go under the run's work dir, so a pip ended after a
     # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.
     pip_tmp = os.path.join(workdir, "tmp")
@@ -258,18 +271,37 @@ def _pip_invocation(
     return [sys.executable, "-m", "pip", *general, cmd.command, *argv], child_env
 
 
+#: pip's options that safe-pip takes out of pip's command line and sets itself: the indexes
+#: (pointed at the guard), pip's proxy (the guard, so that no request of pip's leaves any
+#: other way), the requirements files (copies with their index lines rewritten), the timeout
+#: (long enough to wait out a stale page) and --python (moved before the command).
+_PLACED = (
+    "index_url", "extra_index_urls", "proxy", "requirements", "constraints", "timeout", "python"
+)
+
+
+def _placed_options(cmd: PipCommand) -> list[Any]:
+    return [option for dest in _PLACED if (option := cmd.option_of(dest)) is not None]
+
+
 def _pip_command(
-    cmd: PipCommand, guarded: Callable[..., str], settings: PipSettings, workdir: str
+    cmd: PipCommand,
+    guarded: Callable[..., str],
+    settings: PipSettings,
+    workdir: str,
+    guard_proxy: str,
 ) -> tuple[list[str], dict[str, str]]:
-    """pip's argv and environment, with every index pointed at the guard.
+    """pip's argv and the ``PIP_*`` variables safe-pip sets, with every index pointed at the
+    guard and the guard as pip's proxy.
 
     Only the indexes pip will really use are guarded (and have their changelog asked): an
     ``--index-url`` line in a requirements file replaces pip's whole index list, and
     ``--no-index`` anywhere drops it (pip's ``handle_option_line``).
     """
     env: dict[str, str] = {}
+    check_find_links(settings.find_links, "pip option --find-links")
     req_files = _requirement_files(cmd)
-    for path in cmd.options.get("--requirement", []):  # pylock.toml files too
+    for path in [*(cmd.value("requirements") or []), *(cmd.value("constraints") or [])]:
         if os.path.isfile(path) and not _read_bytes(path).strip():
             # pip installs nothing and says nothing; a truncated file is the likelier story.
             raise InputError(path, "empty requirements file: nothing to install from it")
@@ -284,6 +316,7 @@ def _pip_command(
             for line in read_requirements(path, constraint=constraint, requirements=False)
         ]
         in_files = index_options(lines)
+        check_find_links(in_files.find_links, "--find-links in a requirements file")
     main_url, _extras, no_index = indexes_in_effect(settings, in_files)
     # pip is handed the configured extras; the files' own index lines reach it rewritten.
     configured = [] if in_files and in_files.index_url else list(settings.extra_index_urls)
@@ -300,42 +333,88 @@ def _pip_command(
         from safe_pip._reqfile import rewrite_for_guard
 
         copies = rewrite_for_guard([path for path, _ in req_files], rewrite, workdir)
-    argv: list[str] = []
-    for token in cmd.tokens:
-        if token.option in (
-            "--index-url", "--extra-index-url", "--timeout", "--proxy", "--python"
-        ):
-            continue
-        if token.option in ("--requirement", "--constraint") and token.value in copies:
-            argv += [token.option, copies[token.value]]
-            continue
-        argv += token.raw
-    if not settings.no_index:
-        if settings.isolated:
-            # pip ignores PIP_* variables here; an argument would show the path token to every
-            # local user (ps), so the indexes go in a file only this user can read.
+    placed = {option.get_opt_string() for option in _placed_options(cmd)}
+    argv = [arg for token in cmd.tokens if token.option not in placed for arg in token.raw]
+    # Requirements files from pip's configuration too: all are given on the command line
+    # (rewritten where they name indexes), and the configured ones are cleared below.
+    for option, dest in (("--requirement", "requirements"), ("--constraint", "constraints")):
+        for path in cmd.value(dest) or []:
+            argv += [option, copies.get(path, path)]
+    if settings.isolated:
+        # pip ignores PIP_* variables here; an argument would show the path token to every
+        # local user (ps), so the indexes go in a file only this user can read.
+        if not settings.no_index:
             indexes = os.path.join(workdir, "safe-pip-indexes.txt")
             lines_out = [f"--index-url {proxied_main}"]
             lines_out += [f"--extra-index-url {url}" for url in proxied_extras]
             with open(indexes, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines_out) + "\n")
             argv += ["--requirement", indexes]
-        else:
-            # Environment variables override pip's configuration files key by key, and, unlike
-            # command-line values, replace the configured extra indexes instead of adding to them.
-            env["PIP_INDEX_URL"] = proxied_main
-            env["PIP_EXTRA_INDEX_URL"] = " ".join(proxied_extras)
+        argv += ["--proxy", guard_proxy]
+        return argv, env
+    if not settings.no_index:
+        # Environment variables override pip's configuration files key by key, and, unlike
+        # command-line values, replace the configured extra indexes instead of adding to them.
+        env["PIP_INDEX_URL"] = proxied_main
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(proxied_extras)
+    env["PIP_REQUIREMENT"] = env["PIP_CONSTRAINT"] = ""
+    # Every request of pip's goes to the guard: its own URLs are answered, any other host
+    # (named by an option or key safe-pip did not place) is refused with the whole view.
+    env["PIP_PROXY"] = guard_proxy
     return argv, env
 
 
 def _requirement_files(cmd: PipCommand) -> list[tuple[str, bool]]:
-    """The requirements files pip is given (and whether as constraints), pylock files aside."""
+    """The requirements files pip reads (and whether as constraints), pylock files aside."""
     return [
-        (t.value, t.option == "--constraint")
-        for t in cmd.tokens
-        if t.option in ("--requirement", "--constraint") and t.value
-        and not is_pylock(t.value, extras=True)  # pip reads those itself (PEP 751)
+        (path, dest == "constraints")
+        for dest in ("requirements", "constraints")
+        for path in cmd.value(dest) or []
+        if not is_pylock(path, extras=True)  # pip reads those itself (PEP 751)
     ]
+
+
+def _lock_outputs(cmd: PipCommand) -> list[str]:
+    """The files ``pip lock`` writes (``-`` is stdout)."""
+    output = cmd.value("output_file")
+    return [output] if output and output != "-" else ([] if output else ["pylock.toml"])
+
+
+def _locked_urls(cmd: PipCommand) -> list[str]:
+    """The file URLs of the pylock files pip is given: pip downloads them itself, each
+    pinned by its hash in the lock."""
+    paths = [
+        value.split("[", 1)[0] if value.endswith("]") else value
+        for value in cmd.value("requirements") or []
+        if "://" not in value and is_pylock(value, extras=True)
+    ]
+    if not paths:
+        return []
+    from safe_pip._pylock import read_pylock
+
+    return [f.url for path in paths for pin in read_pylock(path) for f in pin.files if f.url]
+
+
+def direct_hosts(positionals: Sequence[str], lines: Sequence[ReqLine]) -> set[tuple[str, int]]:
+    """The hosts of the direct references the user named (``name @ URL``, a bare URL, in
+    pip's arguments or requirements files): pip may reach these through the guard."""
+    import urllib.parse
+
+    specs = [*positionals, *(line.spec for line in lines if line.kind in ("direct", "editable"))]
+    hosts: set[tuple[str, int]] = set()
+    for spec in specs:
+        url = spec.partition(" @ ")[2].strip() or spec.strip()
+        url = url.split(";", 1)[0].strip()
+        if url.startswith(("git+", "hg+", "svn+", "bzr+")):
+            continue  # VCS tools reach their hosts themselves, not through pip's proxy
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                continue
+            hosts.add((parts.hostname.lower(), port))
+    return hosts
 
 
 def _check_requirements(cmd: PipCommand) -> list[ReqLine]:
@@ -396,9 +475,10 @@ def _write_report(path: str, guard: Guard, command: str) -> None:
 
 def _unproxy_outputs(cmd: PipCommand, guard: Guard) -> None:
     """Files pip wrote that name the guard's URLs get the index's own URLs back."""
-    targets = [v for v in cmd.options.get("--report", []) if v != "-"]
+    report = cmd.value("json_report_file")
+    targets = [report] if report and report != "-" else []
     if cmd.command == "lock":
-        targets += cmd.options.get("--output", []) or ["pylock.toml"]
+        targets += _lock_outputs(cmd)
     for target in targets:
         if os.path.isfile(target):
             with open(target, encoding="utf-8", newline="") as handle:
