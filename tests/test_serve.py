@@ -27,7 +27,7 @@ JSON = "application/vnd.pypi.simple.v1+json"
 class Served:
     """A ``safe-pip serve`` process; its access log is collected line by line."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, token: str = "") -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "safe_pip", *args],
             stderr=subprocess.PIPE,
@@ -41,7 +41,9 @@ class Served:
             self.proc.wait(timeout=30)
             self.proc.stderr.close()
             raise AssertionError(f"serve did not start: {first}{rest}")
-        self.url = found.group(1)
+        self.first_line = first
+        # The log shows the token masked; the test, like the operator, has the token itself.
+        self.url = found.group(1).replace("/***/", f"/{token}/") if token else found.group(1)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -211,9 +213,10 @@ def test_health_and_token(origin: Origin, state_dir: Path, tmp_path: Path) -> No
     token_file.write_text("s3cret-token-0123456789\n")
     served = Served(
         "serve", "--listen", "127.0.0.1:0", "--index", origin.simple_url,
-        "--token-file", str(token_file),
+        "--token-file", str(token_file), token="s3cret-token-0123456789",
     )
     try:
+        assert "s3cret" not in served.first_line and "/***/simple/" in served.first_line
         assert "/s3cret-token-0123456789/simple/" in served.url
         base = served.url.split("/s3cret")[0]
         health = requests.get(f"{base}/-/health", timeout=10)

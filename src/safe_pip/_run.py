@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._guard import Guard, Refusal
-from safe_pip._launch import PipProcess, bypass_proxies_for_loopback
+from safe_pip._launch import PipProcess
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
@@ -96,6 +96,10 @@ def proxy_environment(guard: str) -> dict[str, str]:
         "PIP_PROXY": guard,
         **{name: guard for name in names},
         **{name.lower(): guard for name in names},
+        # Nothing bypasses it, loopback included (an index on localhost is an index too):
+        # the guard answers its own URLs when they come to it as a proxy.
+        "NO_PROXY": "",
+        "no_proxy": "",
     }
 
 
@@ -150,7 +154,6 @@ def run_command(
         )
     )
     child_env.update(proxy_environment(f"http://127.0.0.1:{proxy.port}"))
-    bypass_proxies_for_loopback(child_env)
     started = time.time() - 2.0  # file times can be coarser than the clock
     try:
         proxy.start()

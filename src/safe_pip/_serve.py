@@ -101,9 +101,12 @@ class Listen:
     def loopback(self) -> bool:
         return is_loopback(self.host)
 
-    def url(self, port: int | None = None) -> str:
+    def url(self, port: int | None = None, *, masked: bool = False) -> str:
+        """The index URL clients use; ``masked``: with the token as ``***`` (for logs, which
+        CI hosts ship to places many people read; the operator has the token file)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        prefix = f"/{self.token}" if self.token else ""
+        token = "***" if masked and self.token else self.token
+        prefix = f"/{token}" if token else ""
         return f"http://{host}:{self.port if port is None else port}{prefix}/simple/"
 
 
@@ -228,7 +231,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     proxy.start()
     guard.start_authorities()
     _stderr_line(
-        f"guarding {entry.display} at {listen.url(proxy.port)} (verdicts reused for "
+        f"guarding {entry.display} at {listen.url(proxy.port, masked=True)} (verdicts reused for "
         f"{ns.recheck:g} s; clients need a timeout above --max-wait {options.max_wait:g} s)"
     )
     last_remembered = time.monotonic()
