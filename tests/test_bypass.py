@@ -241,3 +241,43 @@ def test_pip_compile_given_its_own_index_is_refused(world: World, tmp_path: Path
     assert proc.returncode == 75, proc.stderr
     assert "refused a request to 127.0.0.1:" in proc.stderr, proc.stderr
     assert not (tmp_path / "requirements.txt").exists()
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_direct_references_reach_their_hosts_through_the_guard(
+    tmp_path: Path, scheme: str
+) -> None:
+    """A file the user named by URL is no index page: pip fetches it through the guard as its
+    proxy (a CONNECT tunnel for https, a forwarded request for http), and only that host."""
+    from safe_pip.testing._tls import make_test_ca
+
+    ca = make_test_ca(tmp_path / "ca")
+    tls = ca.server_context() if scheme == "https" else None
+    with Origin() as index, Origin(tls=tls) as files:
+        index.publish("beta", "1.0")
+        files.publish("alpha", "1.0", requires=["beta"])
+        url = files.file_url("alpha-1.0-py3-none-any.whl")
+        assert url.startswith(f"{scheme}://")
+        target = tmp_path / "target"
+        proc = safe_pip(
+            "install", "--index-url", index.simple_url, "--cert", str(ca.ca_file),
+            "--target", str(target), "--no-cache-dir", f"alpha @ {url}",
+            env={"SAFE_PIP_STATE_DIR": str(tmp_path / "state")},
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert installed(target) == {"alpha": "1.0", "beta": "1.0"}
+
+
+def test_a_direct_reference_in_a_requirements_file_is_vouched_for(tmp_path: Path) -> None:
+    with Origin() as index, Origin() as files:
+        files.publish("alpha", "1.0")
+        reqs = tmp_path / "requirements.txt"
+        reqs.write_text(f"alpha @ {files.file_url('alpha-1.0-py3-none-any.whl')}\n")
+        target = tmp_path / "target"
+        proc = safe_pip(
+            "install", "--index-url", index.simple_url, "--target", str(target),
+            "--no-cache-dir", "-r", str(reqs),
+            env={"SAFE_PIP_STATE_DIR": str(tmp_path / "state")},
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert installed(target) == {"alpha": "1.0"}

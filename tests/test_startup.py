@@ -39,7 +39,7 @@ main(sys.argv[1:])
 _AFTER_PIP = (
     "safe_pip._guard", "safe_pip._changelog", "safe_pip._prefetch", "safe_pip._proxy",
     "safe_pip._setup", "safe_pip._asof", "safe_pip._state", "safe_pip._lockstate",
-    "safe_pip._http", "xmlrpc.client",
+    "safe_pip._http",
 )
 
 

@@ -33,7 +33,7 @@ GUARDED_COMMANDS = ("install", "download", "wheel", "lock")
 
 #: The pip releases whose option parser safe-pip reads (pyproject pins the same range, and
 #: tox tests both ends).
-SUPPORTED_PIP = ">=25.1,<27"
+SUPPORTED_PIP = ">=26.1,<27"
 
 
 def default_index_url() -> str:
