@@ -128,7 +128,7 @@ def test_stale_forever_refuses_and_installs_nothing(
     assert f"{serial_after} required" in refusal[0]
 
 
-@pytest.mark.parametrize("form", ["int"])
+@pytest.mark.parametrize("form", ["int", "str"])
 def test_serial_only_in_json_judged_fresh_and_stale(
     form: SerialForm, origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
