@@ -14,6 +14,7 @@ import pytest
 from _guarded import installed, safe_pip
 
 from safe_pip.testing import CDN, Origin, build_wheel
+from safe_pip.testing._origin import SerialForm
 
 __all__ = ["installed", "safe_pip", "warm"]  # shared with other test modules
 
@@ -125,6 +126,39 @@ def test_stale_forever_refuses_and_installs_nothing(
     assert "127.0.0.1" in refusal[0]  # the index is named
     serial_after = origin.project_serial("alpha")
     assert f"{serial_after} required" in refusal[0]
+
+
+@pytest.mark.parametrize("form", ["int", "str"])
+def test_serial_only_in_json_judged_fresh_and_stale(
+    form: SerialForm, origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    # The only serial is the JSON page's meta._last-serial (a mirror's page): a stale JSON
+    # copy must be refused, not traded for an HTML copy that carries no serial at all.
+    origin.serial_sources = {"json-meta"}
+    origin.json_serial_form = form
+    origin.publish("alpha", "1.0")
+    with CDN(origin, edges=1, purge_delays=[None]) as cdn:
+        report = tmp_path / "fresh.json"
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--strict", "--guard-report", str(report),
+            "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t1"), "alpha",
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert installed(tmp_path / "t1") == {"alpha": "1.0"}
+        page = json.loads(report.read_text())["pages"][0]
+        assert (page["verdict"], page["serial_seen"]) == ("FRESH", origin.project_serial("alpha"))
+        warm(cdn, "alpha")
+        origin.publish("alpha", "2.0")  # the purge is lost: the CDN keeps the 1.0 page
+        report = tmp_path / "stale.json"
+        proc = safe_pip(
+            "--changelog", cdn.changelog_url, "--max-wait", "1", "--guard-report", str(report),
+            "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t2"), "alpha",
+        )
+    assert proc.returncode == 75, proc.stderr
+    assert installed(tmp_path / "t2") == {}
+    assert f"{origin.project_serial('alpha')} required" in proc.stderr
+    page = json.loads(report.read_text())["pages"][0]
+    assert page["verdict"] == "REFUSED (STALE)", page
 
 
 def test_rollback_without_authority_refuses_at_once(

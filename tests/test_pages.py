@@ -176,6 +176,21 @@ def test_recorded_mirror_page_relative_urls_and_no_serial() -> None:
     )
 
 
+def test_recorded_mirror_json_page_string_serial() -> None:
+    page = parse_recorded("mirror-frobnicate.json")
+    # the only serial is meta._last-serial, written as a JSON string by bandersnatch
+    assert page.serials == {"json-meta": 23456789}
+    assert page_serial(page, "https://mirror.example/simple/frobnicate/") == 23456789
+    assert page.api_version == "1.0"
+    for dist in page.files:
+        assert dist.url.startswith("https://mirror.example/packages/")
+        assert dist.url.endswith("/" + dist.filename)
+    as_html = parse_recorded("mirror-frobnicate.html")
+    # the same files; the JSON page keeps yanks but not their reasons
+    without_reasons = [dataclasses.replace(f, yanked_reason=None) for f in as_html.files]
+    assert [dataclasses.replace(f, yanked_reason=None) for f in page.files] == without_reasons
+
+
 def test_recorded_directory_listing_mirror() -> None:
     page = parse_recorded("autoindex-frobnicate.html")
     assert [f.filename for f in page.files] == [  # "../" is no file
@@ -557,10 +572,56 @@ def test_conflicting_header_spellings() -> None:
         parse_json(json_page(), headers=headers)
 
 
-@pytest.mark.parametrize("value", ["12", True, False, -1, 1.5, [1], {"a": 1}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        False,
+        -1,
+        1.5,
+        [1],
+        {"a": 1},
+        "",
+        " ",
+        "abc",
+        "-3",
+        "+5",
+        " 12",
+        "12 ",
+        "12\n",
+        "1.5",
+        "1e3",
+        "0x10",
+        "1_000",
+        "١٢",  # Arabic-Indic digits: str.isdigit() and int() accept them
+        "１２",  # fullwidth digits
+        "9" * 5000,
+    ],
+)
 def test_bad_json_serial(value: object) -> None:
     with pytest.raises(MalformedPage, match="non-numeric serial .* in meta._last-serial"):
         parse_json(json_page(meta={"api-version": "1.1", "_last-serial": value}))
+
+
+def test_bad_json_serial_message() -> None:
+    with pytest.raises(MalformedPage) as info:
+        parse_json(json_page(meta={"api-version": "1.1", "_last-serial": "+5"}))
+    assert info.value.reason == "non-numeric serial '+5' in meta._last-serial"
+
+
+@pytest.mark.parametrize(("value", "serial"), [("37059094", 37059094), ("0", 0), ("007", 7)])
+def test_json_serial_as_digit_string(value: str, serial: int) -> None:
+    # bandersnatch mirrors write meta._last-serial as a JSON string of digits
+    page = parse_json(json_page(meta={"api-version": "1.1", "_last-serial": value}))
+    assert page.serials == {"json-meta": serial}
+    assert page_serial(page, PAGE_URL) == serial
+
+
+def test_json_string_serial_agrees_with_header() -> None:
+    body = json_page(meta={"api-version": "1.1", "_last-serial": "12"})
+    page = parse_json(body, headers={"X-PyPI-Last-Serial": "12"})
+    assert page.serials == {"header": 12, "json-meta": 12}
+    assert page_serial(page, PAGE_URL) == 12
 
 
 def test_json_serial_zero_and_null() -> None:

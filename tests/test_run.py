@@ -122,6 +122,26 @@ def test_uv_waits_out_a_stale_view(origin: Origin, tmp_path: Path, state_dir: Pa
     assert installed(tmp_path / "t") == {"alpha": "2.0", "beta": "1.0"}
 
 
+def test_uv_cache_kept_and_a_warm_cache_never_gives_the_old_page(
+    origin: Origin, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache))
+    monkeypatch.delenv("UV_NO_CACHE", raising=False)
+    with CDN(origin, edges=1, purge_delays=[2.0]) as cdn:
+        first = uv_install(cdn, tmp_path / "t1")
+        assert first.returncode == 0, first.stderr
+        assert installed(tmp_path / "t1") == {"alpha": "1.0", "beta": "1.0"}
+        kept = {p.parent.name for p in cache.rglob("METADATA")}
+        assert "alpha-1.0.dist-info" in kept, kept  # uv's cache was used, not thrown away
+        warm(cdn, "alpha")
+        origin.publish("alpha", "2.0", requires=["beta>=1"])  # the CDN learns of it late
+        second = uv_install(cdn, tmp_path / "t2", "--max-wait", "30")
+    assert second.returncode == 0, second.stderr
+    # uv's cache saw the 1.0 page; the second run still got the fresh one
+    assert installed(tmp_path / "t2") == {"alpha": "2.0", "beta": "1.0"}
+
+
 def test_uv_stale_forever_is_ended_with_nothing_installed(
     origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
@@ -185,7 +205,7 @@ def test_index_environment_points_every_tested_tool_at_the_guard() -> None:
         assert env[name] == "http://127.0.0.1:1/t/i/1/"
     assert float(env["UV_HTTP_TIMEOUT"]) > 200.5  # a held page is not abandoned
     assert float(env["PIP_TIMEOUT"]) >= 200.5
-    assert env["UV_NO_CACHE"] == "1"
+    assert "UV_NO_CACHE" not in env  # uv's cache is kept: pages are no-store, URLs per run
 
 
 def test_run_usage_errors(tmp_path: Path, state_dir: Path) -> None:

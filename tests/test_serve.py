@@ -261,6 +261,39 @@ def test_pip_installs_through_serve(origin: Origin, state_dir: Path, tmp_path: P
     assert any(line.startswith("safe-pip serve: file alpha-1.0") for line in served.lines)
 
 
+def test_uv_installs_through_serve_without_metadata_files(
+    origin: Origin, state_dir: Path, tmp_path: Path
+) -> None:
+    # No PEP 658 files: uv reads each wheel's metadata with a HEAD and byte-range GETs.
+    origin.publish("beta", "1.0", with_metadata=False)
+    origin.publish("alpha", "1.0", requires=["beta"], with_metadata=False)
+    uv = Path(sys.executable).parent / "uv"
+    with CDN(origin, edges=1) as cdn:
+        served = Served(
+            "--changelog", cdn.changelog_url,
+            "serve", "--listen", "127.0.0.1:0", "--index", cdn.simple_url,
+        )
+        try:
+            proc = subprocess.run(
+                [str(uv) if uv.exists() else "uv", "pip", "install", "--index-url", served.url,
+                 "--python", sys.executable, "--target", str(tmp_path / "t"), "alpha"],
+                capture_output=True, text=True, timeout=240, check=False,
+                env=dict(
+                    os.environ, NO_PROXY="127.0.0.1", UV_NO_CONFIG="1",
+                    UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_PYTHON_DOWNLOADS="never",
+                ),
+            )
+        finally:
+            assert served.stop() == 0
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "t").glob("*.dist-info")) == [
+        "alpha-1.0.dist-info",
+        "beta-1.0.dist-info",
+    ]
+    files = [line for line in served.lines if line.startswith("safe-pip serve: file ")]
+    assert any(": 206," in line for line in files), served.lines  # a range was asked for
+
+
 def test_listen_plan_requires_a_token_off_loopback(tmp_path: Path) -> None:
     assert plan_listen("127.0.0.1:3141", None).token == ""
     assert plan_listen("localhost:3141", None).loopback

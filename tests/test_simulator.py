@@ -251,6 +251,16 @@ def test_serial_sources_and_fake_serial(origin: Origin, http: requests.Session) 
     assert "<!--SERIAL 7-->" in get(http, origin.simple_url + "foo/", "text/html").text
 
 
+def test_json_serial_as_string(origin: Origin, http: requests.Session) -> None:
+    origin.publish("foo", "1.0")
+    origin.json_serial_form = "str"  # as bandersnatch mirrors write it
+    assert get(http, origin.simple_url + "foo/", JSON_ACCEPT).json()["meta"]["_last-serial"] == "3"
+    root = get(http, origin.simple_url, JSON_ACCEPT).json()
+    assert root["meta"]["_last-serial"] == "3"
+    assert root["projects"] == [{"name": "foo", "_last-serial": "3"}]
+    assert "<!--SERIAL 3-->" in get(http, origin.simple_url + "foo/", "text/html").text
+
+
 def test_json_api_and_root_list(origin: Origin, http: requests.Session) -> None:
     origin.publish("foo", "1.0")
     origin.publish("foo", "2.0")

@@ -76,6 +76,9 @@ class IndexEntry:
     renew_changelog: Callable[[], ChangelogAuthority] | None = None
     summary_at: float | None = None
     renew_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: every copy of a page on this index came back without a serial: a static mirror, whose
+    #: pages are then taken as they come instead of after every copy has been read.
+    serialless: bool = False
 
     @property
     def display(self) -> str:
@@ -438,8 +441,13 @@ class Guard:
         backoff = self.first_backoff
         last_report = 0.0
         problem: Judgement | str = "no answer"
+        # Some indexes put the serial in one format only (a mirror's JSON, not its HTML): a
+        # copy without a serial must not be taken while another copy shows the page stale.
+        gave_serial = False
         while True:
             rollback: Judgement | None = None
+            unproven: tuple[Judgement, ProjectPage, Format, Encoding] | None = None
+            serialless_copies = 0
             for fmt, enc in VARIANTS:
                 record.attempts += 1
                 try:
@@ -460,12 +468,25 @@ class Guard:
                     problem = str(exc)
                     continue
                 verdict = judge(serial, content_fingerprint(page), evidence)
+                if serial is None:
+                    serialless_copies += 1
+                else:
+                    gave_serial = True
+                if verdict.verdict is Verdict.NO_SERIAL and not entry.serialless:
+                    unproven = unproven or (verdict, page, fmt, enc)
+                    continue
                 if verdict.verdict is Verdict.STALE:
                     problem = verdict
                     continue
                 if verdict.verdict is Verdict.ROLLBACK:
                     rollback = verdict
                     continue
+                self._accept(entry, project, record, verdict, started, fmt, enc)
+                return page
+            if unproven is not None and not gave_serial:
+                if serialless_copies == len(VARIANTS):
+                    entry.serialless = True
+                verdict, page, fmt, enc = unproven
                 self._accept(entry, project, record, verdict, started, fmt, enc)
                 return page
             if rollback is not None:

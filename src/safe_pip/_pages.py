@@ -240,7 +240,20 @@ def _serial_from_text(value: str, where: str, url: str) -> int:
 
 
 def _serial_from_json(value: object, where: str, url: str) -> int:
-    """A serial given in JSON: a real integer (not a bool, float or string), not negative."""
+    """A serial given in JSON: a non-negative integer, or a string of ASCII digits.
+
+    PyPI writes an integer; bandersnatch mirrors (and indexes built on them) write the same
+    number as a string ("37059094"), so a guard taking integers only would see no serial
+    there. The string must be digits and nothing else (no sign, space or non-ASCII digit);
+    a bool, float or anything else is refused.
+    """
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise MalformedPage(url, f"non-numeric serial {value!r} in {where}")
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() accepts (CPython's int_max_str_digits)
+            raise MalformedPage(url, f"non-numeric serial {value!r} in {where}") from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MalformedPage(url, f"non-numeric serial {value!r} in {where}")
     return value

@@ -11,6 +11,11 @@ the runner ends the client and an error answer would be read as an empty page (D
 why. Paths, after the token when there is one: ``i/<n>/<project>/`` (index number n),
 ``simple/<project>/`` (index 0), ``f/<id>/<filename>`` (a listed file), and ``/-/health``
 (no token: it tells nothing about what is installed).
+
+``HEAD`` gets a ``GET``'s headers without the body, and files honour ``Range`` (one range:
+206; several: 206 ``multipart/byteranges``; none satisfiable: 416): uv reads a wheel's
+metadata that way where an index has no PEP 658 files. Ranges are cut from the copy the guard
+has downloaded in full and verified against the page's hashes, never from bytes in transit.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from packaging.utils import canonicalize_name
 
@@ -178,6 +183,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         logger.debug("proxy: " + format, *args)
 
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection":
+            self._connection_sent = True
+        super().send_header(keyword, value)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._connection_sent = False
+        super().send_response(code, message)
+
+    def end_headers(self) -> None:
+        # An HTTP/1.0 client asking for keep-alive gets it (the request parser agreed to keep
+        # the connection open) but must be told so, or it reads the body until the server
+        # closes, which it never does: ApacheBench -k stalled on every request.
+        if (
+            self.request_version == "HTTP/1.0"
+            and not self.close_connection
+            and not getattr(self, "_connection_sent", False)
+        ):
+            self.send_header("Connection", "keep-alive")
+        super().end_headers()
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
+        # What a GET would send, without the body (RFC 9110 9.3.2): the same check, headers
+        # and status, so a client learns a file's length before asking for ranges of it.
+        self.do_GET()
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         with self._counted():
             target = urllib.parse.urlsplit(self.path)
@@ -321,17 +352,83 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.on_answer(Answered("page", normal, 200, served.record, None, ms))
         self._send(200, served.content_type, served.body)
 
+    @property
+    def _head(self) -> bool:
+        return self.command == "HEAD"
+
     def _file(self, file_id: int, name: str) -> None:
         started = time.perf_counter()
+        # Always the whole file, downloaded and verified before any byte of it (or of a range
+        # of it) goes out: a range taken from the upstream directly could not be checked.
         handle, size = self.server.guard.fetch_file(file_id, name)
         with handle:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(size))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            shutil.copyfileobj(handle, self.wfile, 256 * 1024)
-        self._answered("file", name, 200, started)
+            ranges = None if self._head else self._ranges(size)
+            if ranges is None:
+                status = 200
+                self._file_headers(200, "application/octet-stream", size)
+                if not self._head:
+                    shutil.copyfileobj(handle, self.wfile, 256 * 1024)
+            elif not ranges:
+                status = 416
+                body = b"range not satisfiable\n"
+                self._file_headers(416, "text/plain; charset=utf-8", len(body), f"*/{size}")
+                self.wfile.write(body)
+            elif len(ranges) == 1:
+                status = 206
+                first, last = ranges[0]
+                self._file_headers(
+                    206, "application/octet-stream", last - first + 1, f"{first}-{last}/{size}"
+                )
+                _copy_range(handle, self.wfile.write, first, last)
+            else:
+                status = 206
+                self._multipart(handle, size, ranges)
+        self._answered("file", name, status, started)
+
+    def _ranges(self, size: int) -> list[tuple[int, int]] | None:
+        """The satisfiable byte ranges a GET asks for; None to send the whole file.
+
+        RFC 9110 14.2: a Range header that cannot be parsed, names another unit, or comes with
+        an If-Range (the guard sends no validator a client could have) is ignored.
+        """
+        header = self.headers.get_all("Range")
+        if not header or len(header) > 1 or self.headers.get("If-Range") is not None:
+            return None
+        specs = parse_range(header[0])
+        if specs is None:
+            return None
+        return satisfiable(specs, size)
+
+    def _file_headers(
+        self, status: int, content_type: str, length: int, content_range: str | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        if content_range is not None:
+            self.send_header("Content-Range", f"bytes {content_range}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+
+    def _multipart(self, handle: IO[bytes], size: int, ranges: list[tuple[int, int]]) -> None:
+        boundary = secrets.token_hex(16)
+        heads = [
+            (
+                f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n"
+            ).encode()
+            for first, last in ranges
+        ]
+        tail = f"--{boundary}--\r\n".encode()
+        parts = list(zip(heads, ranges, strict=True))
+        length = len(tail) + sum(len(head) + last - first + 3 for head, (first, last) in parts)
+        self._file_headers(206, f"multipart/byteranges; boundary={boundary}", length)
+        for head, (first, last) in parts:
+            self.wfile.write(head)
+            _copy_range(handle, self.wfile.write, first, last)
+            self.wfile.write(b"\r\n")
+        self.wfile.write(tail)
 
     def _answered(
         self,
@@ -358,7 +455,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if not self._head:
+            self.wfile.write(body)
 
     def _plain(self, status: int, text: str, *, retry_after: bool = False) -> None:
         self._send(status, "text/plain; charset=utf-8", text.encode(), retry_after=retry_after)
@@ -400,6 +498,67 @@ def _relay(client: socket.socket, upstream: socket.socket) -> None:
                     key.data.sendall(data)
                 except OSError:
                     return
+
+
+#: More ranges than this in one request is not a client reading a zip's directory: the
+#: header is ignored and the whole file sent (RFC 9110 14.2 allows it), so a request cannot
+#: make the guard write thousands of part headers.
+MAX_RANGES = 64
+
+
+def parse_range(value: str) -> list[tuple[int | None, int | None]] | None:
+    """``bytes=`` range specs as (first, last) with None for an open end; None if malformed.
+
+    ``(first, None)`` is ``first-``, ``(None, n)`` the suffix ``-n``. Digits are ASCII only.
+    """
+    unit, sep, rest = value.partition("=")
+    if not sep or unit.strip(" \t").lower() != "bytes":
+        return None
+    specs: list[tuple[int | None, int | None]] = []
+    for item in rest.split(","):
+        item = item.strip(" \t")
+        if not item:
+            continue  # RFC 9110 5.6.1: empty list elements are allowed and ignored
+        first, dash, last = item.partition("-")
+        if not dash or not _ascii_digits(first or "0") or not _ascii_digits(last or "0"):
+            return None
+        if not first and not last:
+            return None
+        if first and last and int(last) < int(first):
+            return None  # invalid range-spec: the whole header is ignored
+        specs.append((int(first) if first else None, int(last) if last else None))
+    if not specs or len(specs) > MAX_RANGES:
+        return None
+    return specs
+
+
+def satisfiable(specs: list[tuple[int | None, int | None]], size: int) -> list[tuple[int, int]]:
+    """The specs that select at least one byte of a ``size``-byte file, as inclusive ranges."""
+    ranges: list[tuple[int, int]] = []
+    for first, last in specs:
+        if first is None:
+            assert last is not None
+            if last == 0 or size == 0:
+                continue
+            ranges.append((max(0, size - last), size - 1))
+        elif first < size:
+            ranges.append((first, size - 1 if last is None else min(last, size - 1)))
+    return ranges
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _copy_range(source: IO[bytes], write: Callable[[bytes], object], first: int, last: int) -> None:
+    source.seek(first)
+    left = last - first + 1
+    while left > 0:
+        chunk = source.read(min(256 * 1024, left))
+        if not chunk:
+            raise OSError("verified file shorter than its recorded size")
+        write(chunk)
+        left -= len(chunk)
 
 
 class Proxy:

@@ -6,9 +6,11 @@ its own process group with every index variable the tested tools read pointed at
 guard; when the guard refuses a view it holds the refused request unanswered and the whole
 group is ended before anything is installed, then safe-pip exits 75, as ``install`` does.
 
-Installers' own caches would hide staleness, so uv's is turned off (``UV_NO_CACHE``); pip's
-cannot store the guard's pages (they are marked ``no-store``). Indexes a tool takes from its own
-configuration files (``[[tool.uv.index]]``, poetry's sources, pdm's config) are not rerouted.
+Installers' caches cannot hide staleness: every page the guard serves is marked ``no-store``,
+under a URL (port and token) new for each run, so neither pip nor uv can answer from a page
+read before; uv's cache is kept for what it is for (wheels, built sdists). Indexes a tool takes
+from its own configuration files (``[[tool.uv.index]]``, poetry's sources, pdm's config) are
+not rerouted.
 """
 
 from __future__ import annotations
@@ -67,8 +69,7 @@ def index_environment(main: str, extras: Sequence[str], timeout: float) -> dict[
     ``PIP_EXTRA_INDEX_URL``, ``PIP_TIMEOUT``. uv: ``UV_DEFAULT_INDEX`` and ``UV_INDEX``, and
     the older ``UV_INDEX_URL``/``UV_EXTRA_INDEX_URL`` (uv accepts both at once);
     ``UV_HTTP_TIMEOUT`` (uv gives up on a read after 30 s by default, which would abandon a
-    page the guard is still waiting out); ``UV_NO_CACHE`` (uv's cache would otherwise answer
-    from pages read before).
+    page the guard is still waiting out).
     """
     extra = " ".join(extras)
     seconds = f"{timeout:g}"
@@ -77,13 +78,11 @@ def index_environment(main: str, extras: Sequence[str], timeout: float) -> dict[
         "PIP_EXTRA_INDEX_URL": extra,
         "PIP_TIMEOUT": seconds,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_PROXY": "",
         "UV_DEFAULT_INDEX": main,
         "UV_INDEX": extra,
         "UV_INDEX_URL": main,
         "UV_EXTRA_INDEX_URL": extra,
         "UV_HTTP_TIMEOUT": f"{int(timeout) + 1}",
-        "UV_NO_CACHE": "1",
     }
 
 

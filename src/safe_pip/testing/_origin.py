@@ -41,6 +41,7 @@ from ._faults import TRANSPORT_FAULTS, Faults, corrupt_page, send_transport_faul
 from ._wheels import build_wheel, metadata_of
 
 SerialSource = Literal["header", "json-meta", "html-comment"]
+SerialForm = Literal["int", "str"]
 ChangelogFault = Literal["405", "500", "garbage", "timeout"]
 
 #: Every place a real index puts a project's serial (see DESIGN.md).
@@ -340,6 +341,8 @@ class Origin:
       and the JSON API's ``last_serial``), ``"html-comment"`` are emitted; empty simulates a
       static mirror.
     - ``fake_serial``: emit this constant instead of the real serial (a proxy product does).
+    - ``json_serial_form``: ``"int"`` writes PEP 691 ``meta._last-serial`` as a JSON number
+      (as the real index does), ``"str"`` as a string of digits (as bandersnatch mirrors do).
     - ``changelog_fault``: ``None``, ``"405"``, ``"500"``, ``"garbage"`` or ``"timeout"``.
     - ``changelog_page_size``: most rows one ``changelog_since_serial`` call returns.
     - ``latency``: seconds added to every request, on both the index and the file host.
@@ -360,6 +363,7 @@ class Origin:
         changelog_page_size: int = 50000,
         serial_sources: Collection[str] = ALL_SERIAL_SOURCES,
         fake_serial: int | None = None,
+        json_serial_form: SerialForm = "int",
         changelog_fault: ChangelogFault | None = None,
         latency: float = 0.0,
         tls: ssl.SSLContext | None = None,
@@ -372,6 +376,7 @@ class Origin:
         self.changelog_page_size = changelog_page_size
         self.serial_sources: Collection[str] = frozenset(serial_sources)
         self.fake_serial = fake_serial
+        self.json_serial_form: SerialForm = json_serial_form
         self.changelog_fault: ChangelogFault | None = changelog_fault
         self.latency = latency
         self.calls: Counter[str] = Counter()
@@ -654,6 +659,10 @@ class Origin:
         fake = self.fake_serial
         return real if fake is None else fake
 
+    def _json_serial(self, serial: int) -> int | str:
+        """``meta._last-serial`` in the form the simulated index writes it."""
+        return str(serial) if self.json_serial_form == "str" else serial
+
     def _files_of(self, project: _Project) -> list[tuple[_Release, _File]]:
         rows = []
         for version in sorted(project.releases, key=_version_key):
@@ -678,7 +687,7 @@ class Origin:
         if media_type == JSON_TYPE:
             meta: dict[str, object] = {"api-version": "1.1"}
             if "json-meta" in sources:
-                meta["_last-serial"] = serial
+                meta["_last-serial"] = self._json_serial(serial)
             json_files = []
             for release, file in files:
                 entry: dict[str, object] = {
@@ -736,8 +745,8 @@ class Origin:
         if media_type == JSON_TYPE:
             meta: dict[str, object] = {"api-version": "1.1"}
             if "json-meta" in sources:
-                meta["_last-serial"] = serial
-            rows = [{"name": name, "_last-serial": s} for _, name, s in projects]
+                meta["_last-serial"] = self._json_serial(serial)
+            rows = [{"name": name, "_last-serial": self._json_serial(s)} for _, name, s in projects]
             return json.dumps({"meta": meta, "projects": rows}).encode("utf-8"), serial
         lines = [
             "<!DOCTYPE html>",
