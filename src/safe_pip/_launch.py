@@ -224,14 +224,6 @@ class signals_raised:  # noqa: N801 - used as a function: ``with signals_raised(
         self._previous.clear()
 
 
-def bypass_proxies_for_loopback(env: dict[str, str]) -> None:
-    """The child reaches the guard on 127.0.0.1 directly, whatever proxy it is configured
-    with (both spellings of ``NO_PROXY``: tools read one or the other)."""
-    no_proxy = [p for p in env.get("NO_PROXY", "").split(",") if p]
-    env["NO_PROXY"] = ",".join([*no_proxy, "127.0.0.1", "localhost"])
-    env["no_proxy"] = env["NO_PROXY"]
-
-
 def make_workdir(prefix: str = "safe-pip-") -> str:
     """A new private directory where ``tempfile.mkdtemp`` would make it, without importing
     ``tempfile`` (with ``random``, ``shutil`` and ``hashlib``) before pip starts.

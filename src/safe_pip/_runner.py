@@ -30,7 +30,6 @@ from safe_pip._launch import (
     Listener,
     PipProcess,
     Signalled,
-    bypass_proxies_for_loopback,
     make_workdir,
     signals_raised,
 )
@@ -260,7 +259,6 @@ def _pip_invocation(
         if name is not None and any(name in env_names(o) for o in _placed_options(cmd)):
             del child_env[key]
     child_env.update(placed)
-    bypass_proxies_for_loopback(child_env)
     # pip's own temporary directories go under the run's work dir, so a pip ended after a
     # refusal leaves no pip-install-*/pip-build-tracker-* behind in the user's TMPDIR.
     pip_tmp = os.path.join(workdir, "tmp")
