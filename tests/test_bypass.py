@@ -281,3 +281,88 @@ def test_a_direct_reference_in_a_requirements_file_is_vouched_for(tmp_path: Path
         )
     assert proc.returncode == 0, proc.stderr
     assert installed(target) == {"alpha": "1.0"}
+
+
+def _requirement_file_spellings() -> list[tuple[str, str, str]]:
+    """(id, destination, line) for every way a requirements file can give each network
+    option, from pip's own requirement-line parser (its abbreviations differ from the
+    command line's: it knows fewer options)."""
+    from pip._internal.req.req_file import build_parser
+
+    parser = build_parser()
+    cases = []
+    for option in parser._get_all_options():
+        if option.dest not in NETWORK_DESTS:
+            continue
+        dest, takes_value = str(option.dest), option.takes_value()
+        for long_name in option._long_opts:
+            for end in range(3, len(long_name) + 1):
+                prefix = long_name[:end]
+                try:
+                    if parser._match_long_opt(prefix) != long_name:
+                        continue
+                except optparse.BadOptionError:
+                    continue
+                cases.append((f"file {prefix}", dest, f"{prefix} VALUE" if takes_value else prefix))
+            if takes_value:
+                cases.append((f"file {long_name}=", dest, f"{long_name}=VALUE"))
+        for short in option._short_opts:
+            cases.append((f"file {short}VALUE", dest, f"{short}VALUE" if takes_value else short))
+    return cases
+
+
+FILE_SPELLINGS = _requirement_file_spellings()
+
+
+@pytest.mark.parametrize(
+    ("name", "dest", "line"), FILE_SPELLINGS, ids=[c[0] for c in FILE_SPELLINGS]
+)
+def test_every_spelling_in_a_requirements_file_ends_guarded(
+    world: World, tmp_path: Path, name: str, dest: str, line: str
+) -> None:
+    value = f"{world.stale}alpha/" if dest == "find_links" else world.stale
+    if dest == "trusted_hosts":
+        value = "127.0.0.1"
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"{line.replace('VALUE', value)}\nalpha\n")
+    target = tmp_path / "target"
+    proc = safe_pip(
+        "--changelog", world.cdn.changelog_url, "--max-wait", "0",
+        "install", "--index-url", world.stale, "-r", str(reqs), "--target", str(target),
+        "--no-cache-dir", env={"SAFE_PIP_STATE_DIR": str(tmp_path / "state")},
+    )
+    got = installed(target)
+    assert got == {}, (name, proc.stderr)
+    expected = {"no_index": 1, "find_links": 2}.get(dest, 75)
+    assert proc.returncode == expected, (name, proc.returncode, proc.stderr)
+
+
+@pytest.mark.parametrize("section", ["global", "install"])
+@pytest.mark.parametrize(
+    ("key", "dest"),
+    [
+        (name[2:], str(option.dest))
+        for option in _options()
+        if option.takes_value() and option.dest in ("index_url", "extra_index_urls", "find_links")
+        for name in option._long_opts
+    ],
+)
+def test_every_index_key_in_pip_conf_ends_guarded(
+    world: World, tmp_path: Path, section: str, key: str, dest: str
+) -> None:
+    value = f"{world.stale}alpha/" if dest == "find_links" else world.stale
+    config = tmp_path / "pip.conf"
+    config.write_text(f"[{section}]\n{key} = {value}\n")
+    main = [] if dest == "index_url" else ["--index-url", world.stale]
+    target = tmp_path / "target"
+    proc = safe_pip(
+        "--changelog", world.cdn.changelog_url, "--max-wait", "0",
+        "install", *main, "--target", str(target), "--no-cache-dir", "alpha",
+        env={
+            "SAFE_PIP_STATE_DIR": str(tmp_path / "state"),
+            "PIP_CONFIG_FILE": str(config),
+            "XDG_CONFIG_DIRS": str(tmp_path / "xdg"),  # not the machine's global pip.conf
+        },
+    )
+    assert installed(target) == {}, (key, proc.stderr)
+    assert proc.returncode == (2 if dest == "find_links" else 75), (key, proc.stderr)
