@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from _guarded import installed, safe_pip
+from test_install import warm
 
 from safe_pip._pipcmd import parse_pip_args
 from safe_pip.testing import CDN, Origin
@@ -45,19 +46,7 @@ def world() -> Iterator[World]:
     with Origin() as origin:
         origin.publish("alpha", "1.0")
         with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-            for accept in (
-                "application/vnd.pypi.simple.v1+json",
-                "application/vnd.pypi.simple.v1+html",
-                "text/html",
-            ):
-                for enc in ("gzip", "identity"):
-                    import requests
-
-                    requests.get(
-                        f"{cdn.simple_url}alpha/",
-                        headers={"Accept": accept, "Accept-Encoding": enc},
-                        timeout=10,
-                    ).raise_for_status()
+            warm(cdn, "alpha")
             origin.publish("alpha", "2.0")
             yield World(origin, cdn)
 

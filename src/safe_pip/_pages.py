@@ -230,13 +230,16 @@ def _header(headers: Mapping[str, str], name: str, url: str) -> str | None:
 
 def _serial_from_text(value: str, where: str, url: str) -> int:
     """A serial given as text (header, HTML comment): ASCII digits only."""
-    stripped = value.strip(" \t")  # HTTP optional whitespace
-    if not _DIGITS.fullmatch(stripped):
-        raise MalformedPage(url, f"non-numeric serial {value!r} in {where}")
+    return _digits(value.strip(" \t"), value, where, url)  # HTTP optional whitespace
+
+
+def _digits(text: str, given: str, where: str, url: str) -> int:
+    if not _DIGITS.fullmatch(text):
+        raise MalformedPage(url, f"non-numeric serial {given!r} in {where}")
     try:
-        return int(stripped)
+        return int(text)
     except ValueError:  # more digits than int() accepts (CPython's int_max_str_digits)
-        raise MalformedPage(url, f"non-numeric serial {value!r} in {where}") from None
+        raise MalformedPage(url, f"non-numeric serial {given!r} in {where}") from None
 
 
 def _serial_from_json(value: object, where: str, url: str) -> int:
@@ -248,12 +251,7 @@ def _serial_from_json(value: object, where: str, url: str) -> int:
     a bool, float or anything else is refused.
     """
     if isinstance(value, str):
-        if not _DIGITS.fullmatch(value):
-            raise MalformedPage(url, f"non-numeric serial {value!r} in {where}")
-        try:
-            return int(value)
-        except ValueError:  # more digits than int() accepts (CPython's int_max_str_digits)
-            raise MalformedPage(url, f"non-numeric serial {value!r} in {where}") from None
+        return _digits(value, value, where, url)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MalformedPage(url, f"non-numeric serial {value!r} in {where}")
     return value
