@@ -330,6 +330,8 @@ class Prefetcher:
         with self._lock:
             self._environment, self._asking = environment, False
             read = {project: list(requires) for project, requires in self._requires.items()}
+        if self._closed.is_set():
+            return  # the run has ended: nothing is wanted any more
         for project, requires in read.items():
             self._consider(project, requires)
 
