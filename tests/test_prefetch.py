@@ -474,3 +474,116 @@ def test_metadata_fetched_ahead_reaches_pip_whole_and_is_read_once(
         release.set()
         worker.join(10)
     assert learnt == [body]
+
+
+@pytest.mark.parametrize("other", [True, False], ids=["python", "same"])
+def test_prefetches_only_what_the_target_interpreter_needs(
+    other: bool, origin: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    """Markers are evaluated for the interpreter pip installs for (``--python``, or safe-pip's
+    own), and ``extra`` markers only for the extras asked for (directly, or on a dependency as
+    ``beta[bar]``)."""
+    origin.publish("alpha", "1.0", requires=[
+        "beta[bar]>=1",
+        'winonly; sys_platform == "win32"',
+        'oldpy; python_version < "3"',
+        'fastdep; extra == "fast"',
+        'slowdep; extra == "slow"',
+    ])
+    origin.publish("beta", "1.0", requires=['bardep; extra == "bar"', 'bazdep; extra == "baz"'])
+    for name in ("winonly", "oldpy", "fastdep", "slowdep", "bardep", "bazdep"):
+        origin.publish(name, "1.0")
+    if other:
+        venv = tmp_path / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        where = ["--python", str(python)]
+    else:
+        where = ["--target", str(tmp_path / "t")]
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "safe_pip", "--changelog", origin.changelog_url,
+            "--guard-report", str(report),
+            "install", *where, "--index-url", origin.simple_url, "alpha[fast]",
+        ],
+        capture_output=True, text=True, timeout=240, env=dict(os.environ), check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pages = {p["project"] for p in json.loads(report.read_text())["pages"]}
+    assert pages == {"alpha", "beta", "fastdep", "bardep"}
+
+
+def test_the_target_interpreter_tells_the_marker_environment_packaging_knows(
+    tmp_path: Path,
+) -> None:
+    from packaging.markers import default_environment
+
+    from safe_pip._prefetch import _ENVIRONMENT_KEYS, marker_environment
+
+    assert set(_ENVIRONMENT_KEYS) == set(default_environment())
+    assert marker_environment(sys.executable) == default_environment()
+    assert marker_environment(str(tmp_path / "no-python")) is None
+    if os.name != "nt":
+        script = tmp_path / "not-python"
+        script.write_text("#!/bin/sh\necho '{\"os_name\": \"posix\"}'\n")
+        script.chmod(0o755)
+        assert marker_environment(str(script)) is None  # not every key: not trusted
+
+
+@pytest.mark.parametrize(
+    ("marker", "extra", "holds"),
+    [
+        ('python_version < "3"', "", True),  # unknown environment: may hold
+        ('extra == "x"', "", False),
+        ('extra == "x"', "x", True),
+        ('extra == "X_"', "x-", True),  # names compared normalised
+        ('sys_platform == "win32" and extra == "x"', "", False),
+        ('sys_platform == "win32" and extra == "x"', "x", True),
+        ('sys_platform == "win32" or extra == "x"', "", True),
+        ('extra == "x" or extra == "y"', "z", False),
+        ('(os_name == "nt" or extra == "y") and extra == "x"', "y", False),
+        ('(os_name == "nt" or extra == "y") and (extra != "x")', "y", True),
+        ('"x" == extra and python_version >= "3"', "x", True),
+    ],
+)
+def test_an_unknown_environment_still_evaluates_extras(
+    marker: str, extra: str, holds: bool
+) -> None:
+    from packaging.markers import Marker
+
+    from safe_pip._prefetch import _marker_true
+
+    assert _marker_true(Marker(marker), None, extra) is holds
+
+
+def test_dependencies_read_before_the_target_answers_wait_for_it(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    """What pip's metadata needs is evaluated once the target interpreter has told its
+    environment, with the extras asked so far; an extra asked later is evaluated then."""
+    setup = GuardSetup(
+        GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
+    )
+    assert setup.add_index("http://index.example/simple/", main=True) is not None
+
+    def wanted(prefetcher: Prefetcher) -> set[str]:
+        return {name for _, name in prefetcher._wanted}
+
+    def metadata(*requires: str) -> bytes:
+        return "".join(f"Requires-Dist: {r}\n" for r in ("Name: x", *requires)).encode() + b"\n"
+
+    for python, unknown in ((sys.executable, False), (str(tmp_path / "no-python"), True)):
+        prefetcher = Prefetcher(setup.guard, python=python, workers=1)  # not started
+        assert not prefetcher.metadata_ahead  # another interpreter's tags are not ours
+        prefetcher.want([Requirement("a")])
+        prefetcher._learn("a", metadata(
+            "b", 'c; sys_platform == "nonesuch"', 'd; extra == "x"', "e[y]",
+        ))
+        assert wanted(prefetcher) == {"a"}  # still asking
+        prefetcher._ask()
+        assert wanted(prefetcher) == {"a", "b", "e"} | ({"c"} if unknown else set())
+        prefetcher._learn("e", metadata('f; extra == "y"', 'g; extra == "z"'))
+        assert wanted(prefetcher) - {"c"} == {"a", "b", "e", "f"}
+        prefetcher.want([Requirement("a[x]")])
+        assert wanted(prefetcher) - {"c"} == {"a", "b", "e", "f", "d"}

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import platform
 import queue
+import subprocess
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
-from typing import IO
+from typing import IO, Any
 
+from packaging._parser import Variable
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -58,8 +61,43 @@ logger = logging.getLogger("safe_pip")
 WORKERS = 8
 #: Metadata bigger than this is not read for dependencies (real METADATA files are KBs).
 _MAX_METADATA = 4 * 1024 * 1024
-#: pip's options (by destination) that make the target environment differ from pip's own.
+#: pip's options (by destination) that make the target's tags differ from pip's own. pip
+#: still evaluates markers for the interpreter it runs under with these (only ``--python``
+#: changes that interpreter), so markers are evaluated as before; only the wheel pip would
+#: pick is unknown.
 _OTHER_ENVIRONMENT = ("platforms", "python_version", "implementation", "abis")
+#: Seconds the target interpreter has to tell its marker environment.
+_ASK_TIMEOUT = 10.0
+#: The variables of a PEP 508 marker environment (``default_environment``'s keys).
+_ENVIRONMENT_KEYS = (
+    "implementation_name", "implementation_version", "os_name", "platform_machine",
+    "platform_release", "platform_system", "platform_version", "python_full_version",
+    "platform_python_implementation", "python_version", "sys_platform",
+)
+
+#: Run by the target interpreter (``-I -S``: nothing from its environment or site-packages,
+#: which may lack packaging): the keys and values of ``packaging.markers.default_environment``.
+_ENVIRONMENT_SCRIPT = """
+import json, os, platform, sys
+def full(info):
+    text = "%d.%d.%d" % (info.major, info.minor, info.micro)
+    if info.releaselevel != "final":
+        text += info.releaselevel[0] + str(info.serial)
+    return text
+print(json.dumps({
+    "implementation_name": sys.implementation.name,
+    "implementation_version": full(sys.implementation.version),
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}))
+"""
 
 
 def top_level(cmd: PipCommand, lines: Iterable[ReqLine]) -> list[Requirement]:
@@ -78,10 +116,36 @@ def top_level(cmd: PipCommand, lines: Iterable[ReqLine]) -> list[Requirement]:
 
 
 def target_environment(cmd: PipCommand, python: str | None) -> bool:
-    """Whether pip resolves for the interpreter safe-pip runs under (markers can be evaluated)."""
+    """Whether pip resolves for the interpreter safe-pip runs under, tags and Python version
+    included (the wheel pip will pick can be guessed)."""
     if python or cmd.value("python"):
         return False
     return not any(cmd.value(dest) for dest in _OTHER_ENVIRONMENT)
+
+
+def marker_environment(python: str, timeout: float = _ASK_TIMEOUT) -> dict[str, str] | None:
+    """The PEP 508 marker environment of another interpreter, asked once; None if it cannot
+    tell (then every marker but ``extra`` counts as true)."""
+    try:
+        proc = subprocess.run(
+            [python, "-I", "-S", "-c", _ENVIRONMENT_SCRIPT],
+            capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+        )
+        found = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        logger.debug("prefetch: no marker environment from %s: %s", python, exc)
+        return None
+    if not (
+        isinstance(found, dict)
+        and set(found) == set(_ENVIRONMENT_KEYS)
+        and all(isinstance(value, str) for value in found.values())
+    ):
+        logger.debug(
+            "prefetch: no marker environment from %s (exit %s): %r",
+            python, proc.returncode, proc.stderr[-500:],
+        )
+        return None
+    return found
 
 
 def requires_dist(metadata: bytes) -> list[Requirement]:
@@ -193,10 +257,13 @@ def _python_fits(requires_python: str, python: str, seen: dict[str, bool]) -> bo
 class Prefetcher:
     """Checks pages (and fetches files) ahead of pip for one run; see the module docstring.
 
-    ``evaluate_markers``: pip resolves for this interpreter, so a dependency whose marker is
-    false is not prefetched, and the newest compatible wheel's metadata is fetched as soon as
-    its page is verified (the whole tree is then learnt at the speed of its depth, not of its
-    size). Otherwise every dependency is prefetched (a superset is harmless) and metadata is
+    A dependency is prefetched only if its marker is true for the interpreter pip runs under
+    (``python``, asked once in the background, else this one), with ``extra`` true only for
+    the extras asked of the project that needs it, as pip evaluates them. If ``python``
+    cannot tell, every marker but ``extra`` counts as true (a superset is harmless).
+    ``metadata_ahead``: pip resolves for this interpreter's tags and Python version, so the
+    newest compatible wheel's metadata is fetched as soon as its page is verified (the whole
+    tree is then learnt at the speed of its depth, not of its size); otherwise metadata is
     learnt only as pip reads it. ``files``: also fetch a wheel once pip has read its metadata
     (install, download and wheel download what they resolve).
     """
@@ -205,14 +272,16 @@ class Prefetcher:
         self,
         guard: Guard,
         *,
-        evaluate_markers: bool = True,
+        python: str | None = None,
+        metadata_ahead: bool = True,
         files: bool = True,
         workers: int = WORKERS,
         cache: FileCache | None = None,
     ) -> None:
         self.guard = guard
         self.cache = cache
-        self.evaluate_markers = evaluate_markers
+        self.python = python
+        self.metadata_ahead = metadata_ahead and python is None
         self.files = files
         self._workers = workers
         self._queue: queue.PriorityQueue[tuple[int, int, _Task]] = queue.PriorityQueue()
@@ -223,17 +292,48 @@ class Prefetcher:
         self._specifiers: dict[str, SpecifierSet] = {}
         self._downloads: dict[str, _Download] = {}
         self._learnt: set[str] = set()  # metadata URLs already read for dependencies
-        self._tags = frozenset(sys_tags()) if evaluate_markers else frozenset()
-        self._python = platform.python_version()
+        #: Each project's dependencies as read (of every version read), evaluated again when
+        #: one of its extras is asked for after its metadata was read.
+        self._requires: dict[str, list[Requirement]] = {}
+        #: The marker environment: {} is this interpreter's (``Marker.evaluate``'s default),
+        #: None an unknown one. While ``_asking``, dependencies read wait in ``_requires``.
+        self._environment: dict[str, str] | None = {}
+        self._asking = python is not None
+        self._tags = frozenset(sys_tags()) if self.metadata_ahead else frozenset()
+        self._python_version = platform.python_version()
         self._closed = threading.Event()
         self.pages = 0  #: pages checked ahead of pip
         self.fetched_files = 0  #: files (and metadata files) fetched ahead of pip
         guard.prefetcher = self
 
     def start(self, requirements: Iterable[Requirement] = ()) -> None:
+        if self.python is not None:
+            # pip has started already; its first metadata comes after its import and a page.
+            threading.Thread(target=self._ask, name="prefetch-markers", daemon=True).start()
         for number in range(self._workers):
             threading.Thread(target=self._work, name=f"prefetch-{number}", daemon=True).start()
         self.want(requirements)
+
+    def _ask(self) -> None:
+        """Learn the target interpreter's marker environment, then evaluate what was read."""
+        assert self.python is not None
+        environment = None
+        try:
+            from pip._internal.cli.main_parser import identify_python_interpreter
+
+            # As pip finds it: --python may name an environment's directory.
+            python = identify_python_interpreter(self.python)
+            if python is not None:
+                environment = marker_environment(python)
+        except Exception:  # noqa: BLE001 - a prefetch must never fail the run
+            logger.debug("prefetch: no marker environment from %s", self.python, exc_info=True)
+        with self._lock:
+            self._environment, self._asking = environment, False
+            read = {project: list(requires) for project, requires in self._requires.items()}
+        if self._closed.is_set():
+            return  # the run has ended: nothing is wanted any more
+        for project, requires in read.items():
+            self._consider(project, requires)
 
     def close(self) -> None:
         """Stop: drop what is queued; work in flight ends with the process (daemon threads)."""
@@ -255,24 +355,41 @@ class Prefetcher:
         for req in requirements:
             name = canonicalize_name(req.name)
             with self._lock:
-                self._extras.setdefault(name, set()).update(req.extras)
+                extras = self._extras.setdefault(name, set())
+                new = {canonicalize_name(extra) for extra in req.extras} - extras
+                extras |= new
+                # An extra asked for after the project's metadata was read (``beta`` first,
+                # then ``beta[bar]``): what it needs is known already.
+                again = list(self._requires.get(name, ())) if new and not self._asking else []
                 known = self._specifiers.get(name)
                 self._specifiers[name] = req.specifier if known is None else known & req.specifier
                 entries = [e for e in self.guard.indexes if (e.number, name) not in self._wanted]
                 self._wanted.update((e.number, name) for e in entries)
             for entry in entries:
                 self._queue.put((_PAGE, next(self._order), (entry, name)))
+            if again:
+                self._consider(name, again)
 
     def _needed(self, req: Requirement, project: str) -> bool:
-        if req.marker is None or not self.evaluate_markers:
+        if req.marker is None:
             return True
         with self._lock:
             extras = sorted(self._extras.get(project, ()))
-        return any(_marker_true(req.marker, extra) for extra in ["", *extras])
+            environment = self._environment
+        return any(_marker_true(req.marker, environment, extra) for extra in ["", *extras])
+
+    def _consider(self, project: str, requires: Iterable[Requirement]) -> None:
+        self.want(r for r in requires if self._needed(r, project))
 
     def _learn(self, project: str, metadata: bytes | None) -> None:
-        if metadata:
-            self.want(r for r in requires_dist(metadata) if self._needed(r, project))
+        if not metadata:
+            return
+        requires = requires_dist(metadata)
+        with self._lock:
+            self._requires.setdefault(project, []).extend(requires)
+            if self._asking:
+                return  # evaluated once the target interpreter has told its environment
+        self._consider(project, requires)
 
     def _fetch_ahead(self, entry: FileEntry, *, metadata: bool) -> None:
         if metadata:
@@ -363,11 +480,11 @@ class Prefetcher:
         finally:
             with self._lock:
                 self.pages += 1
-        if page is None or not self.evaluate_markers:
+        if page is None or not self.metadata_ahead:
             return
         with self._lock:
             specifier = self._specifiers.get(project, SpecifierSet())
-        dist = best_candidate(page, specifier, self._tags, self._python)
+        dist = best_candidate(page, specifier, self._tags, self._python_version)
         if dist is not None and isinstance(dist.core_metadata, Mapping):
             hashes, metadata_hashes = dict(dist.hashes), dict(dist.core_metadata)
             file = FileEntry(dist.url, dist.filename, hashes, metadata_hashes, entry)
@@ -402,11 +519,35 @@ class Prefetcher:
             self._learn(_project_of(download.entry.filename), metadata)
 
 
-def _marker_true(marker: Marker, extra: str) -> bool:
+def _marker_true(marker: Marker, environment: dict[str, str] | None, extra: str) -> bool:
+    """Whether ``marker`` holds with this ``extra`` in ``environment`` (None: unknown, so
+    whether it can hold whatever the environment)."""
     try:
-        return marker.evaluate({"extra": extra})
-    except Exception:  # noqa: BLE001 - an unknown variable: prefetch anyway
+        if environment is None:
+            return _holds(marker._markers, extra) is not False
+        return marker.evaluate({**environment, "extra": extra})
+    except Exception:  # noqa: BLE001 - an unknown variable or form: prefetch anyway
         return True
+
+
+def _holds(markers: list[Any], extra: str) -> bool | None:
+    """A parsed marker (``Marker._markers``) evaluated in three values: a comparison of
+    ``extra`` is True or False, any other is None (unknown), and ``and``/``or`` combine them
+    as Kleene logic does."""
+    groups: list[list[bool | None]] = [[]]  # or-ed groups of and-ed terms
+    for item in markers:
+        if isinstance(item, list):
+            groups[-1].append(_holds(item, extra))
+        elif isinstance(item, tuple):
+            if any(isinstance(part, Variable) and part.value == "extra" for part in item):
+                comparison = Marker(" ".join(part.serialize() for part in item))
+                groups[-1].append(comparison.evaluate({"extra": extra}))
+            else:
+                groups[-1].append(None)
+        elif item == "or":
+            groups.append([])
+    terms = [False if False in group else True if all(group) else None for group in groups]
+    return True if True in terms else None if None in terms else False
 
 
 def _project_of(filename: str) -> str:
@@ -425,7 +566,8 @@ def start_prefetch(
     its requirements files' ``lines``."""
     prefetcher = Prefetcher(
         guard,
-        evaluate_markers=target_environment(cmd, python),
+        python=python,
+        metadata_ahead=target_environment(cmd, python),
         # Only these commands download the wheels they resolve; ``--dry-run`` reads metadata.
         files=cmd.command in ("install", "download", "wheel") and not cmd.value("dry_run"),
         cache=FileCache(),

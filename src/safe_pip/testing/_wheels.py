@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterable
 
@@ -35,6 +36,10 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + digest.decode("ascii")
 
 
+#: ``extra == "name"`` in a requirement's marker.
+_EXTRA_MARKER = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
+
+
 def _metadata(
     name: str, version: str, requires: Iterable[str], requires_python: str | None
 ) -> bytes:
@@ -42,6 +47,10 @@ def _metadata(
     if requires_python is not None:
         lines.append(f"Requires-Python: {requires_python}")
     lines.extend(f"Requires-Dist: {req}" for req in requires)
+    # Declared as build back-ends do: pip drops a requested extra the metadata does not
+    # provide (with a warning), and with it the dependencies behind it.
+    extras = dict.fromkeys(e for req in requires for e in _EXTRA_MARKER.findall(req))
+    lines.extend(f"Provides-Extra: {extra}" for extra in extras)
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 
