@@ -171,7 +171,7 @@ def test_cdn_fault_that_clears_is_retried_through(origin: Origin, tmp_path: Path
 # --------------------------------------------------------------------------- changelog
 
 
-@pytest.mark.parametrize("fault", ["405", "500", "garbage", "timeout"])
+@pytest.mark.parametrize("fault", ["401", "403", "405", "500", "garbage", "timeout"])
 def test_changelog_fault_falls_back_to_unverified(
     origin: Origin, tmp_path: Path, fault: str
 ) -> None:
@@ -188,10 +188,35 @@ def test_changelog_fault_falls_back_to_unverified(
     assert {p["verdict"] for p in doc["pages"]} == {"UNVERIFIED"}
     assert doc["indexes"][0]["changelog_error"]
     calls = [c for c in doc["authority_calls"] if c["authority"] == "changelog"]
-    if fault in ("405", "garbage"):
+    if fault in ("401", "403", "405", "garbage"):
         assert len(calls) == 1  # a client error is not retried
     else:
         assert all(c["error"] for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("fault", "userinfo", "words"),
+    [("401", "", "it needs credentials and none were sent"),
+     ("401", "user:wrong-Pw-6620@", "it refused the credentials from its URL"),
+     ("403", "", "it refused access; no credentials were sent")],
+)  # fmt: skip
+def test_changelog_refusing_access_is_said_once_at_once(
+    origin: Origin, tmp_path: Path, fault: str, userinfo: str, words: str
+) -> None:
+    # The changelog is an authority, not the index: its pages are fine, so the install goes on
+    # UNVERIFIED, and the warning says why in the changelog's own terms, without a wait.
+    origin.changelog_fault = fault  # type: ignore[assignment]
+    changelog = origin.changelog_url.replace("http://", f"http://{userinfo}")
+    target = tmp_path / "target"
+    t0 = time.monotonic()
+    proc = guarded_install(origin.simple_url, changelog, target, max_wait="30")
+    assert time.monotonic() - t0 < 10, proc.stderr
+    assert_installed(proc, target)
+    warnings = [line for line in proc.stderr.splitlines() if "freshness not proven" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert f"HTTP {fault}" in warnings[0] and words in warnings[0], warnings[0]
+    assert "wrong-Pw-6620" not in proc.stderr
+    assert origin.calls["changelog_last_serial"] == 1  # not retried
 
 
 def test_changelog_fault_under_strict_is_refused(origin: Origin, tmp_path: Path) -> None:
