@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -304,6 +305,35 @@ def test_stale_view_is_refused_not_missing(
     assert out == ""  # no report, so no "missing"
     assert "refused alpha from" in err and "STALE" in err
     assert "nothing was checked" in err
+
+
+def test_index_refusing_credentials_is_said_once(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 401 is not a stale view: one line for the index (not one per project), at once,
+    exit 2 (1 would say the pins are wrong; it is the configuration)."""
+    with Origin(basic_auth=("user", "s3cret-Pw-3310")) as locked:
+        for name in ("alpha", "beta", "gamma"):
+            locked.publish(name, "1.0")
+        req = write(tmp_path / "r.txt", "alpha==1.0\nbeta==1.0\ngamma==1.0\n")
+        index = locked.simple_url.replace("http://", "http://user:wrong-Pw-3310@")
+        capsys.readouterr()
+        t0 = time.monotonic()
+        code = main(
+            ["--changelog", locked.changelog_url, "--max-wait", "30", "check", "-i", index,
+             str(req)]
+        )  # fmt: skip
+        elapsed = time.monotonic() - t0
+        out, err = capsys.readouterr()
+    assert code == 2, err
+    assert elapsed < 10, f"took {elapsed:.1f} s: waited out like a stale page"
+    assert out == ""  # nothing was judged, so no report
+    lines = [line for line in err.splitlines() if line.startswith("safe-pip: the index ")]
+    assert len(lines) == 1, err
+    assert "http://****@127.0.0.1:" in lines[0]
+    assert "refused the credentials from the index URL (HTTP 401 for " in lines[0]
+    assert lines[0].endswith("nothing was checked (exit 2)")
+    assert "wrong-Pw-3310" not in err and "STALE" not in err and "refused alpha" not in err
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,7 @@ def test_cdn_fault_that_clears_is_retried_through(origin: Origin, tmp_path: Path
 # --------------------------------------------------------------------------- changelog
 
 
-@pytest.mark.parametrize("fault", ["405", "500", "garbage", "timeout"])
+@pytest.mark.parametrize("fault", ["401", "403", "405", "500", "garbage", "timeout"])
 def test_changelog_fault_falls_back_to_unverified(
     origin: Origin, tmp_path: Path, fault: str
 ) -> None:
@@ -188,10 +188,35 @@ def test_changelog_fault_falls_back_to_unverified(
     assert {p["verdict"] for p in doc["pages"]} == {"UNVERIFIED"}
     assert doc["indexes"][0]["changelog_error"]
     calls = [c for c in doc["authority_calls"] if c["authority"] == "changelog"]
-    if fault in ("405", "garbage"):
+    if fault in ("401", "403", "405", "garbage"):
         assert len(calls) == 1  # a client error is not retried
     else:
         assert all(c["error"] for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("fault", "userinfo", "words"),
+    [("401", "", "it needs credentials and none were sent"),
+     ("401", "user:wrong-Pw-6620@", "it refused the credentials from its URL"),
+     ("403", "", "it refused access; no credentials were sent")],
+)  # fmt: skip
+def test_changelog_refusing_access_is_said_once_at_once(
+    origin: Origin, tmp_path: Path, fault: str, userinfo: str, words: str
+) -> None:
+    # The changelog is an authority, not the index: its pages are fine, so the install goes on
+    # UNVERIFIED, and the warning says why in the changelog's own terms, without a wait.
+    origin.changelog_fault = fault  # type: ignore[assignment]
+    changelog = origin.changelog_url.replace("http://", f"http://{userinfo}")
+    target = tmp_path / "target"
+    t0 = time.monotonic()
+    proc = guarded_install(origin.simple_url, changelog, target, max_wait="30")
+    assert time.monotonic() - t0 < 10, proc.stderr
+    assert_installed(proc, target)
+    warnings = [line for line in proc.stderr.splitlines() if "freshness not proven" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert f"HTTP {fault}" in warnings[0] and words in warnings[0], warnings[0]
+    assert "wrong-Pw-6620" not in proc.stderr
+    assert origin.calls["changelog_last_serial"] == 1  # not retried
 
 
 def test_changelog_fault_under_strict_is_refused(origin: Origin, tmp_path: Path) -> None:
@@ -256,3 +281,104 @@ def test_refusal_leaves_a_virtual_environment_unchanged(origin: Origin, tmp_path
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert installed(site) == {"alpha": "1.0", "beta": "1.0"}
+
+
+# --------------------------------------------------------------------------- access refused
+#
+# A 401 or 403 from the index is not staleness: waiting cannot fix credentials. pip reads such
+# a page as an empty one ("No matching distribution found", exit 1); safe-pip says at once, in
+# one line, that the index refused access, and exits 1 too, with pip ended and nothing
+# installed.
+
+SECRET = "s3cret-Pw-9137"
+
+
+def access_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("safe-pip: the index ")]
+
+
+def assert_access_refused(
+    proc: subprocess.CompletedProcess[str], target: Path, elapsed: float, *words: str
+) -> str:
+    """Exit 1 well before --max-wait (30 s), one line naming the index, nothing installed."""
+    assert proc.returncode == 1, proc.stderr
+    assert elapsed < 10, f"took {elapsed:.1f} s: waited out like a stale page"
+    lines = access_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "127.0.0.1" in lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert lines[0].endswith("nothing was installed (exit 1)"), lines[0]
+    assert refusal_lines(proc.stderr) == [], proc.stderr  # not reported as STALE
+    assert "still stale" not in proc.stderr
+    assert tree(target) == {}, "a refused install left files behind"
+    return lines[0]
+
+
+def timed_install(index: str, changelog: str, target: Path, **env: str) -> tuple[
+    subprocess.CompletedProcess[str], float
+]:
+    t0 = time.monotonic()
+    proc = safe_pip(
+        "--changelog", changelog, "--max-wait", "30",
+        "install", "--no-cache-dir", "--index-url", index, "--target", str(target), "alpha",
+        env=env,
+    )  # fmt: skip
+    return proc, time.monotonic() - t0
+
+
+@pytest.fixture
+def locked(state_dir: Path) -> Iterator[Origin]:
+    """An index that requires Basic credentials (pages, JSON API and changelog)."""
+    with Origin(basic_auth=("user", SECRET)) as server:
+        server.publish("alpha", "1.0", requires=["beta>=1"])
+        server.publish("beta", "1.0")
+        yield server
+
+
+def test_index_answering_401_without_credentials_is_said_at_once(
+    locked: Origin, tmp_path: Path
+) -> None:
+    target = tmp_path / "target"
+    proc, elapsed = timed_install(locked.simple_url, locked.changelog_url, target)
+    assert_access_refused(
+        proc, target, elapsed, "needs credentials", "none were available", "HTTP 401",
+        "none in the index URL or netrc",
+    )  # fmt: skip
+
+
+def test_index_refusing_url_credentials_is_said_at_once_without_them(
+    locked: Origin, tmp_path: Path
+) -> None:
+    target = tmp_path / "target"
+    index = locked.simple_url.replace("http://", "http://user:wrong-Pw-4410@")
+    proc, elapsed = timed_install(index, locked.changelog_url, target)
+    line = assert_access_refused(
+        proc, target, elapsed, "refused the credentials from the index URL", "HTTP 401", "****@"
+    )
+    assert "wrong-Pw-4410" not in proc.stderr + proc.stdout
+    sent = [auth for host, _path, auth in locked.authorization_seen if host == "index"]
+    assert any(sent), "the URL's credentials were never sent"
+    assert "user" not in line.replace("****@", "")
+
+
+def test_index_refusing_netrc_credentials_names_netrc(locked: Origin, tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password wrong-Pw-5521\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    target = tmp_path / "target"
+    proc, elapsed = timed_install(
+        locked.simple_url, locked.changelog_url, target, NETRC=str(netrc)
+    )
+    assert_access_refused(proc, target, elapsed, "refused the credentials from netrc", "HTTP 401")
+    assert "wrong-Pw-5521" not in proc.stderr + proc.stdout
+
+
+def test_index_answering_403_is_said_at_once(origin: Origin, tmp_path: Path) -> None:
+    # On beta, the dependency: pip has read alpha already, and must not install it either.
+    origin.faults.inject("beta", "403")
+    target = tmp_path / "target"
+    proc, elapsed = timed_install(origin.simple_url, origin.changelog_url, target)
+    assert_access_refused(
+        proc, target, elapsed, "refused access", "HTTP 403 for beta", "no credentials were sent"
+    )

@@ -187,6 +187,33 @@ def test_sigterm_during_a_request(origin: Origin, state_dir: Path) -> None:
     assert served.lines[-1].endswith("stopped")
 
 
+def test_index_refusing_credentials_is_answered_at_once(state_dir: Path) -> None:
+    """A 401 upstream is not waited out like a stale page: the client gets 502 (the gateway's
+    own credentials were refused; a 401 would make pip ask its user for some) and one line."""
+    with Origin(basic_auth=("user", "s3cret-Pw-7781")) as origin:
+        origin.publish("alpha", "1.0")
+        index = origin.simple_url.replace("http://", "http://user:wrong-Pw-7781@")
+        served = Served(
+            "--changelog", origin.changelog_url, "--max-wait", "30",
+            "serve", "--listen", "127.0.0.1:0", "--index", index,
+        )  # fmt: skip
+        try:
+            t0 = time.monotonic()
+            answer = served.get("alpha", timeout=60)
+            elapsed = time.monotonic() - t0
+        finally:
+            assert served.stop() == 0
+    assert elapsed < 10, f"took {elapsed:.1f} s: waited out like a stale page"
+    assert answer.status_code == 502, answer.text
+    assert "Retry-After" not in answer.headers  # trying again will not help
+    assert answer.text.startswith("safe-pip: the index http://****@127.0.0.1:")
+    assert "refused the credentials from the index URL (HTTP 401 for alpha)" in answer.text
+    logged = [line for line in served.lines if ": alpha: " in line]
+    assert len(logged) == 1 and "502 ACCESS-DENIED" in logged[0], served.lines
+    everything = answer.text + "\n".join(served.lines)
+    assert "wrong-Pw-7781" not in everything and "still stale" not in everything
+
+
 def test_second_serve_on_a_busy_port_is_one_clear_line(origin: Origin, state_dir: Path) -> None:
     origin.publish("alpha", "1.0")
     first = Served("serve", "--listen", "127.0.0.1:0", "--index", origin.simple_url)

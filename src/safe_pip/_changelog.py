@@ -277,6 +277,23 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
+#: Where a request's credentials came from (``_http.Credentials``), as the user knows them.
+_SOURCES = {"url": "its URL", "netrc": "netrc", "given": "its URL", "header": "a header"}
+
+
+def _refused_because(status: int, credentials: str | None) -> str:
+    """Why the changelog answered 401 or 403, as far as the credentials go (never them): a
+    permanent failure, so the user is told once what to fix instead of a bare status."""
+    source = _SOURCES.get(credentials or "")
+    if status == 401:
+        if source:
+            return f"it refused the credentials from {source}"
+        return "it needs credentials and none were sent: none in its URL or netrc"
+    if source:
+        return f"it refused access with the credentials from {source}"
+    return "it refused access; no credentials were sent: none in its URL or netrc"
+
+
 class _CallFailed(Exception):
     """Internal: a call failed; carries what the CallRecord and AuthorityError need."""
 
@@ -423,6 +440,8 @@ class ChangelogClient:
             raise _CallFailed(f"{reason}, redirected to {location}", permanent=True, status=status)
         if status == 405:
             reason += " (this index has no XML-RPC changelog)"
+        elif status in (401, 403):
+            reason += f" ({_refused_because(status, response.credentials)})"
         # 408 and 429 say "later"; other 4xx (404, 405, 403 ...) will not change by retrying.
         permanent = 400 <= status < 500 and status not in (408, 429)
         if status < 200:

@@ -34,7 +34,7 @@ from packaging.version import InvalidVersion
 from safe_pip._errors import ExitCode, UsageError
 from safe_pip._findings import CheckResult, Finding, Kind
 from safe_pip._formats import Format
-from safe_pip._guard import Guard, IndexEntry, Refused
+from safe_pip._guard import ACCESS_DENIED, Guard, IndexEntry, Refused, denials
 from safe_pip._lockstate import as_of_of_locks, enforce_locks, lock_inputs
 from safe_pip._names import is_pylock
 from safe_pip._options import GuardOptions
@@ -64,8 +64,8 @@ def _parser() -> _Parser:
         prog="safe-pip check",
         description="Check that every pin in requirements and pylock.toml files is on the "
         "index, exactly as pinned (version, hashes, not yanked; a lock's URLs and sizes), "
-        "from a view of the index proven fresh. Exit 0 clean, 1 findings, 2 bad input, 75 "
-        "stale view refused.",
+        "from a view of the index proven fresh. Exit 0 clean, 1 findings, 2 bad input or the "
+        "index refused the credentials, 75 stale view refused.",
         allow_abbrev=False,
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="requirements or pylock.toml file")
@@ -153,6 +153,17 @@ def main(args: list[str], options: GuardOptions) -> int:
         if options.report:
             _write_report(options.report, setup.guard, "check")
     if result is None:
+        denied = denials(setup.guard.refusals)
+        if denied:
+            # One line per index, said at once: every page of an index that refuses the
+            # credentials is refused alike. Exit 2, not 1: the configuration is at fault, not
+            # the pins (and not 75: no wait makes the index accept them).
+            for refusal in setup.guard.refusals:
+                if refusal.verdict != ACCESS_DENIED:
+                    say(str(refusal))
+            for refusal in denied:
+                say(f"{refusal}; nothing was checked (exit {ExitCode.USAGE})")
+            return int(ExitCode.USAGE)
         for refusal in setup.guard.refusals:
             say(str(refusal))
         say("nothing was checked: the view of the index was refused (exit 75)")

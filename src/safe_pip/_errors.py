@@ -12,6 +12,9 @@ class ExitCode:
 
     OK = 0
     FINDINGS = 1
+    #: The index refused the credentials (HTTP 401 or 403) or needs some: pip's own code when
+    #: an index refuses it ("No matching distribution found"), which scripts around pip expect.
+    ACCESS_DENIED = 1
     USAGE = 2
     REFUSED = 75  # EX_TEMPFAIL: the view of the index was stale; trying later can succeed
 

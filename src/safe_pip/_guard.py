@@ -117,6 +117,10 @@ class PageRecord:
 
 #: The verdict for a request that tried to reach a host other than the guard.
 UNGUARDED = "UNGUARDED"
+#: The verdict for a page the index would not give (HTTP 401 or 403): refused credentials, or
+#: none to send. Not staleness: waiting cannot fix it, so it is refused at once, and told
+#: apart from a refused view (pip's own exit code, not 75).
+ACCESS_DENIED = "ACCESS-DENIED"
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,24 @@ class Refusal:
     def __str__(self) -> str:
         if self.verdict == UNGUARDED:
             return f"refused a request to {self.project}: {self.reason}"
+        if self.verdict == ACCESS_DENIED:
+            return f"the index {self.index} {self.reason}"
         seen = "none" if self.seen is None else str(self.seen)
         required = "unknown" if self.required is None else str(self.required)
         return (
             f"refused {self.project} from {self.index}: {self.verdict}, serial {seen} seen, "
             f"{required} required ({self.reason})"
         )
+
+
+def denials(refusals: list[Refusal]) -> list[Refusal]:
+    """The refusals of access among ``refusals``, the first per index: one line says it (every
+    page of an index that refuses the credentials is refused alike)."""
+    first: dict[str, Refusal] = {}
+    for refusal in refusals:
+        if refusal.verdict == ACCESS_DENIED:
+            first.setdefault(refusal.index, refusal)
+    return list(first.values())
 
 
 class Refused(Exception):
@@ -197,6 +213,51 @@ class NotFound(Exception):
 
 class _Transient(Exception):
     """A fetch that may work when tried again (5xx, timeouts, resets, truncated bodies)."""
+
+
+#: Where the credentials a request carried came from, as the user knows them.
+_SOURCES = {
+    "url": "the index URL",
+    "given": "the index URL",
+    "netrc": "netrc",
+    "header": "a header",
+}
+
+
+class AccessDenied(Exception):
+    """The index answered 401 or 403: it refused the credentials sent, or needs some.
+
+    ``credentials`` is where those sent came from (``_http.Credentials``), None if none were.
+    """
+
+    def __init__(self, url: str, final_url: str, status: int, credentials: str | None) -> None:
+        self.url = url
+        self.final_url = final_url
+        self.status = status
+        self.credentials = credentials
+        super().__init__(f"{redact(final_url)} answered HTTP {status}")
+
+    def reason(self, project: str) -> str:
+        """What the refusal line says after the index's name (never a credential)."""
+        source = _SOURCES.get(self.credentials or "")
+        what = f"HTTP {self.status} for {project}"
+        moved = netloc_of(self.final_url) != netloc_of(self.url)
+        if moved:
+            what += f" at {redact(self.final_url)}"
+        # Credentials stay with their host: after a redirect elsewhere none are sent, which
+        # is a different story from having none at all.
+        none = (
+            f"credentials are not sent to {netloc_of(self.final_url)} after a redirect"
+            if moved
+            else "none in the index URL or netrc"
+        )
+        if self.status == 401:
+            if source:
+                return f"refused the credentials from {source} ({what})"
+            return f"needs credentials and none were available ({what}; {none})"
+        if source:
+            return f"refused access with the credentials from {source} ({what})"
+        return f"refused access; no credentials were sent ({what}; {none})"
 
 
 class Guard:
@@ -462,6 +523,8 @@ class Guard:
                 except (MalformedPage, _Transient) as exc:
                     problem = str(exc)
                     continue
+                except AccessDenied as exc:
+                    self._deny(entry, project, record, exc, started)
                 try:
                     serial = page_serial(page, url)
                 except MalformedPage as exc:
@@ -607,6 +670,24 @@ class Guard:
         record.finished_at = time.time()
         self._refused(refusal)
 
+    def _deny(
+        self,
+        entry: IndexEntry,
+        project: str,
+        record: PageRecord,
+        denied: AccessDenied,
+        started: float,
+    ) -> NoReturn:
+        """Refuse at once a page the index would not give (401, 403): no copy, and no wait,
+        brings credentials the index accepts."""
+        reason = denied.reason(project)
+        record.verdict = f"REFUSED ({ACCESS_DENIED})"
+        record.reason = reason
+        record.elapsed_ms = int((self.clock() - started) * 1000)
+        record.finished_at = time.time()
+        self._refused(Refusal(project, entry.display, ACCESS_DENIED, None, None, reason))
+        raise AssertionError("not reached: _refused raises")
+
     def _refused(self, refusal: Refusal) -> None:
         if getattr(self._quiet, "on", False):
             raise Refused(refusal)  # a prefetch: kept with the page, told when pip asks
@@ -685,9 +766,14 @@ class Guard:
             except NotFound:
                 result, status = (True, None), 404
                 break
-            except (MalformedPage, _Transient) as exc:
+            except (MalformedPage, _Transient, AccessDenied) as exc:
                 error = str(exc)
-                if isinstance(exc, MalformedPage) or self.clock() >= deadline:
+                if isinstance(exc, AccessDenied):
+                    status = exc.status
+                # An origin that refuses the credentials will not accept them later either:
+                # unavailable at once, as a changelog answering 401 or 403 is.
+                permanent = isinstance(exc, (MalformedPage, AccessDenied))
+                if permanent or self.clock() >= deadline:
                     entry.summary_error = entry.summary_error or f"origin {redact(url)}: {error}"
                     break
             finally:
@@ -730,6 +816,8 @@ class Guard:
             raise _Transient(str(exc)) from exc
         if resp.status_code == 404 or resp.status_code == 410:
             raise NotFound(url)
+        if resp.status_code in (401, 403):
+            raise AccessDenied(url, resp.url, resp.status_code, resp.credentials)
         if resp.status_code != 200:
             raise _Transient(f"{redact(url)} answered HTTP {resp.status_code}")
         return parse_page(

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from safe_pip import __version__
 from safe_pip._netenv import (
@@ -43,6 +43,10 @@ from safe_pip._netenv import (
     netrc_auth,
 )
 from safe_pip._urls import proxy_url, redact, split_url
+
+#: Where a request's Authorization came from: the caller's ``auth``, the URL's user-info,
+#: netrc, or an Authorization header the caller set.
+Credentials = Literal["given", "url", "netrc", "header"]
 
 #: requests' limit, which the guard had before this client.
 MAX_REDIRECTS = 30
@@ -190,12 +194,16 @@ class Response:
         conn: http.client.HTTPConnection,
         raw: http.client.HTTPResponse,
         url: str,
+        credentials: Credentials | None = None,
     ) -> None:
         self._session = session
         self._key = key
         self._conn: http.client.HTTPConnection | None = conn
         self._raw = raw
         self.url = url
+        #: Where the request's credentials came from (None: it carried none), so that a 401
+        #: or 403 can be told apart: refused credentials, or none to send.
+        self.credentials = credentials
         self.status_code = raw.status
         self.reason = raw.reason
         self.headers = Headers(raw.headers.items())
@@ -470,15 +478,16 @@ class Session:
         }
         sent = {k: v for k, v in sent.items() if k.lower() not in given}
         sent.update(given.values())
+        credentials: Credentials | None = "header" if "authorization" in given else None
         if "authorization" not in given:
             if auth is not None:
-                sent["Authorization"] = basic(*auth)
+                sent["Authorization"], credentials = basic(*auth), "given"
             elif target.auth is not None:
-                sent["Authorization"] = target.auth
+                sent["Authorization"], credentials = target.auth, "url"
             else:
                 from_netrc = self._netrc_for(target.host)
                 if from_netrc:
-                    sent["Authorization"] = from_netrc
+                    sent["Authorization"], credentials = from_netrc, "netrc"
         path = target.path
         if target.proxy is not None and target.scheme == "http":
             path = target.origin + target.path  # an absolute form for a forwarding proxy
@@ -506,7 +515,7 @@ class Session:
                 if isinstance(exc, (OSError, http.client.HTTPException, ValueError)):
                     raise _wrap(exc, url) from exc
                 raise
-            return Response(self, key, conn, raw, url)
+            return Response(self, key, conn, raw, url, credentials)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _target(self, url: str) -> _Target:

@@ -8,7 +8,8 @@ staleness the guard has just ruled out.
 Two ways to answer a refused page: ``on_refused="hold"`` (install, run) never answers, because
 the runner ends the client and an error answer would be read as an empty page (DESIGN.md);
 ``"503"`` (serve, whose clients it cannot end) answers 503 with a line naming the project and
-why. Paths, after the token when there is one: ``i/<n>/<project>/`` (index number n),
+why (502 when the index refused the guard's credentials: not a wait, not the client's to fix).
+Paths, after the token when there is one: ``i/<n>/<project>/`` (index number n),
 ``simple/<project>/`` (index 0), ``f/<id>/<filename>`` (a listed file), and ``/-/health``
 (no token: it tells nothing about what is installed).
 
@@ -37,7 +38,7 @@ from typing import IO, Any, Literal
 
 from packaging.utils import canonicalize_name
 
-from safe_pip._guard import Guard, NotFound, PageRecord, Refusal, Refused
+from safe_pip._guard import ACCESS_DENIED, Guard, NotFound, PageRecord, Refusal, Refused
 
 logger = logging.getLogger("safe_pip")
 
@@ -323,6 +324,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answered(kind, name, 404, started)
             self._plain(404, "not found\n")
         except Refused as exc:
+            if server.on_refused == "503" and exc.refusal.verdict == ACCESS_DENIED:
+                # The index refused the guard's own credentials: a gateway's failure (502),
+                # not the client's (a 401 would make pip ask its user for credentials that
+                # never reach the index), and not one that passes by trying again.
+                self._answered(kind, name, 502, started, exc.refusal)
+                self._plain(502, f"safe-pip: {exc.refusal}\n")
+                return
             if server.on_refused == "503":
                 self._answered(kind, name, 503, started, exc.refusal)
                 self._plain(503, f"safe-pip {exc.refusal}\n", retry_after=True)

@@ -219,6 +219,18 @@ def _finish(
         return code
     guard = setup.guard
     if guard.refusals or (running.pip is not None and running.pip.refused.is_set()):
+        from safe_pip._guard import ACCESS_DENIED, denials
+
+        denied = denials(guard.refusals)
+        if denied:
+            # Not a stale view: the credentials are what to fix, and pip's own exit code for
+            # an index that refuses it is what scripts around pip expect.
+            for refusal in guard.refusals:
+                if refusal.verdict != ACCESS_DENIED:
+                    out(str(refusal))
+            for refusal in denied:
+                out(f"{refusal}; nothing was installed (exit {ExitCode.ACCESS_DENIED})")
+            return int(ExitCode.ACCESS_DENIED)
         for refusal in guard.refusals:
             out(str(refusal))
         out("nothing was installed: the view of the index was refused (exit 75)")

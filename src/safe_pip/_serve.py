@@ -8,8 +8,10 @@ journal is read again at most once per ``--recheck`` seconds, and only when a pa
 so an idle server asks nothing (PyPI allows 3,600 changelog calls an hour per address).
 
 serve cannot stop its clients, so a refused page is answered 503 with a line naming the project
-and why. pip reads any failed page as an empty one and resolves from whatever else it is given
-(DESIGN.md), so only ``install`` and ``run`` give the nothing-installed guarantee with pip.
+and why; a page the index would not give the guard (401 or 403: its credentials refused, or
+none) is answered 502 at once with the line saying so. pip reads any failed page as an empty
+one and resolves from whatever else it is given (DESIGN.md), so only ``install`` and ``run``
+give the nothing-installed guarantee with pip.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import NoReturn
 
 from safe_pip._changelog import ChangelogAuthority, ChangelogClient
 from safe_pip._errors import UsageError
-from safe_pip._guard import IndexEntry
+from safe_pip._guard import ACCESS_DENIED, IndexEntry
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Answered, Proxy, closing_sleep
@@ -162,6 +164,8 @@ class AccessLog:
 
     def line(self, answer: Answered) -> str:
         ms = f"{answer.ms:.1f} ms"
+        if answer.refusal is not None and answer.refusal.verdict == ACCESS_DENIED:
+            return f"{answer.name}: {answer.status} {ACCESS_DENIED}, {ms}: {answer.refusal}"
         if answer.refusal is not None:
             r = answer.refusal
             return (

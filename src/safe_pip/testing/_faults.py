@@ -8,7 +8,9 @@ through; one that does not is refused (exit 75) with nothing installed.
 
 Kinds (:data:`FaultKind`):
 
-* transport, any server: ``"500"``, ``"502"``, ``"503"`` (that status), ``"reset"`` (half
+* transport, any server: ``"500"``, ``"502"``, ``"503"`` (that status), ``"401"`` (that
+  status with a Basic ``WWW-Authenticate`` challenge, whatever credentials came: an index that
+  refuses them), ``"403"`` (that status: an index that forbids access), ``"reset"`` (half
   the body, then a TCP reset), ``"truncate"`` (half the body against its Content-Length, then
   a clean close), ``"hang"`` (headers and half the body, then nothing until the server
   stops: a client's read timeout must end it);
@@ -41,6 +43,8 @@ FaultKind = Literal[
     "500",
     "502",
     "503",
+    "401",
+    "403",
     "reset",
     "truncate",
     "hang",
@@ -55,7 +59,7 @@ FaultKind = Literal[
     "404",
     "wrong-bytes",
 ]
-TRANSPORT_FAULTS = frozenset({"500", "502", "503", "reset", "truncate", "hang"})
+TRANSPORT_FAULTS = frozenset({"500", "502", "503", "401", "403", "reset", "truncate", "hang"})
 PAGE_FAULTS = TRANSPORT_FAULTS | {
     "bad-html",
     "bad-json",
@@ -133,10 +137,12 @@ def send_transport_fault(
     stopping: threading.Event,
 ) -> None:
     """Answer ``handler``'s request with a transport fault (status, reset, truncate, hang)."""
-    if kind in ("500", "502", "503"):
+    if kind in ("500", "502", "503", "401", "403"):
         text = f"{kind} fault injected by the simulator\n".encode()
         handler.send_response(int(kind))
         handler.send_header("Content-Type", "text/plain")
+        if kind == "401":
+            handler.send_header("WWW-Authenticate", 'Basic realm="index"')
         handler.send_header("Content-Length", str(len(text)))
         handler.end_headers()
         handler.wfile.write(text)

@@ -42,7 +42,7 @@ from ._wheels import build_wheel, metadata_of
 
 SerialSource = Literal["header", "json-meta", "html-comment"]
 SerialForm = Literal["int", "str"]
-ChangelogFault = Literal["405", "500", "garbage", "timeout"]
+ChangelogFault = Literal["401", "403", "405", "500", "garbage", "timeout"]
 
 #: Every place a real index puts a project's serial (see DESIGN.md).
 ALL_SERIAL_SOURCES: frozenset[str] = frozenset({"header", "json-meta", "html-comment"})
@@ -343,7 +343,8 @@ class Origin:
     - ``fake_serial``: emit this constant instead of the real serial (a proxy product does).
     - ``json_serial_form``: ``"int"`` writes PEP 691 ``meta._last-serial`` as a JSON number
       (as the real index does), ``"str"`` as a string of digits (as bandersnatch mirrors do).
-    - ``changelog_fault``: ``None``, ``"405"``, ``"500"``, ``"garbage"`` or ``"timeout"``.
+    - ``changelog_fault``: ``None``, ``"401"`` (with a Basic challenge, whatever credentials
+      came), ``"403"``, ``"405"``, ``"500"``, ``"garbage"`` or ``"timeout"``.
     - ``changelog_page_size``: most rows one ``changelog_since_serial`` call returns.
     - ``latency``: seconds added to every request, on both the index and the file host.
     - ``faults``: a :class:`~._faults.Faults` table: per project, file name or path, a status,
@@ -943,6 +944,13 @@ class _IndexHandler(_Handler):
         method = method or ""
         origin._count_call(method)
         fault = origin.changelog_fault
+        if fault == "401":
+            headers = [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Basic realm="x"')]
+            self.respond(401, b"Unauthorized\n", headers)
+            return
+        if fault == "403":
+            self.respond(403, b"Forbidden\n", [("Content-Type", "text/plain")])
+            return
         if fault == "405":
             headers = [("Content-Type", "text/plain"), ("Allow", "GET")]
             self.respond(405, b"Method Not Allowed\n", headers)
