@@ -30,9 +30,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
-from typing import IO, Any
+from typing import IO
 
-from packaging._parser import Variable
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -125,7 +124,7 @@ def target_environment(cmd: PipCommand, python: str | None) -> bool:
 
 def marker_environment(python: str, timeout: float = _ASK_TIMEOUT) -> dict[str, str] | None:
     """The PEP 508 marker environment of another interpreter, asked once; None if it cannot
-    tell (then every marker but ``extra`` counts as true)."""
+    tell (then every dependency is prefetched)."""
     try:
         proc = subprocess.run(
             [python, "-I", "-S", "-c", _ENVIRONMENT_SCRIPT],
@@ -260,7 +259,7 @@ class Prefetcher:
     A dependency is prefetched only if its marker is true for the interpreter pip runs under
     (``python``, asked once in the background, else this one), with ``extra`` true only for
     the extras asked of the project that needs it, as pip evaluates them. If ``python``
-    cannot tell, every marker but ``extra`` counts as true (a superset is harmless).
+    cannot tell, every dependency is prefetched (a superset is harmless).
     ``metadata_ahead``: pip resolves for this interpreter's tags and Python version, so the
     newest compatible wheel's metadata is fetched as soon as its page is verified (the whole
     tree is then learnt at the speed of its depth, not of its size); otherwise metadata is
@@ -520,35 +519,15 @@ class Prefetcher:
 
 
 def _marker_true(marker: Marker, environment: dict[str, str] | None, extra: str) -> bool:
-    """Whether ``marker`` holds with this ``extra`` in ``environment`` (None: unknown, so
-    whether it can hold whatever the environment)."""
+    """Whether ``marker`` holds with this ``extra`` in ``environment`` (None: the target
+    interpreter could not tell its environment, so the dependency is prefetched anyway: a
+    superset is harmless, pip asks for what it needs)."""
+    if environment is None:
+        return True
     try:
-        if environment is None:
-            return _holds(marker._markers, extra) is not False
         return marker.evaluate({**environment, "extra": extra})
     except Exception:  # noqa: BLE001 - an unknown variable or form: prefetch anyway
         return True
-
-
-def _holds(markers: list[Any], extra: str) -> bool | None:
-    """A parsed marker (``Marker._markers``) evaluated in three values: a comparison of
-    ``extra`` is True or False, any other is None (unknown), and ``and``/``or`` combine them
-    as Kleene logic does."""
-    groups: list[list[bool | None]] = [[]]  # or-ed groups of and-ed terms
-    for item in markers:
-        if isinstance(item, list):
-            groups[-1].append(_holds(item, extra))
-        elif isinstance(item, tuple):
-            if any(isinstance(part, Variable) and part.value == "extra" for part in item):
-                comparison = Marker(" ".join(part.serialize() for part in item))
-                groups[-1].append(comparison.evaluate({"extra": extra}))
-            else:
-                groups[-1].append(None)
-        elif item == "or":
-            groups.append([])
-    terms = [False if False in group else True if all(group) else None for group in groups]
-    return True if True in terms else None if None in terms else False
-
 
 def _project_of(filename: str) -> str:
     """The project a distribution file belongs to (wheel and sdist names start with it)."""
