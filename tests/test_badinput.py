@@ -155,6 +155,22 @@ def test_a_proxy_from_pip_conf_is_checked_too(tmp_path: Path) -> None:
     assert plain.proxy == "proxy.example:3128"  # pip's host:port form is an http:// proxy
 
 
+@pytest.mark.parametrize(
+    ("args", "provider"),
+    [
+        ([], "auto"),
+        (["--keyring-provider", "subprocess"], "subprocess"),
+        (["--keyring-provider=import", "--no-input"], "import"),
+        (["--no-input"], "disabled"),  # pip's "auto" asks a keyring only when it may prompt
+    ],
+)
+def test_the_guard_asks_the_keyring_pip_would_ask(args: list[str], provider: str) -> None:
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    env.pop("PIP_NO_INPUT", None)  # the test suite's
+    cmd = parse_pip_args("install", [*args, "alpha"], env)
+    assert resolve_settings(cmd, env).keyring_provider == provider
+
+
 def test_unusable_state_dir_stops_the_run_before_pip(origin: Origin, tmp_path: Path) -> None:
     blocker = tmp_path / "state-file"
     blocker.write_text("not a directory\n")

@@ -719,12 +719,7 @@ class Guard:
         if authority:
             headers["Cache-Control"] = "no-cache"
         try:
-            resp = self.session.get(
-                url,
-                headers=headers,
-                timeout=self.transport.timeout,
-                verify=self.transport.verify_for(url),
-            )
+            resp = self.session.get(url, headers=headers, timeout=self.transport.timeout)
             body = resp.content
         except TransportError as exc:  # its message names the URL, without credentials
             raise _Transient(str(exc)) from exc
@@ -849,7 +844,6 @@ class Guard:
                 stream=True,
                 auth=auth,
                 timeout=self.transport.timeout,
-                verify=self.transport.verify_for(url),
             ) as resp:
                 if resp.status_code in (404, 410):
                     raise NotFound(url)

@@ -250,6 +250,7 @@ class PipSettings:
     proxy: str | None
     trusted_hosts: tuple[str, ...]
     find_links: tuple[str, ...] = ()
+    keyring_provider: str = "disabled"  # the keyring pip would ask (pip's use_keyring)
 
 
 def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
@@ -267,7 +268,17 @@ def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
         proxy=_usable_proxy(cmd.value("proxy")),
         trusted_hosts=tuple(cmd.value("trusted_hosts") or ()),
         find_links=tuple(cmd.value("find_links") or ()),
+        keyring_provider=_keyring_in_use(cmd),
     )
+
+
+def _keyring_in_use(cmd: PipCommand) -> str:
+    """pip's ``--keyring-provider`` as pip applies it: ``auto`` asks a keyring only when pip
+    may prompt (``use_keyring`` in pip's ``network/auth.py``)."""
+    provider = str(cmd.value("keyring_provider") or "auto")
+    if provider == "auto" and cmd.value("no_input"):
+        return "disabled"
+    return provider
 
 
 def check_find_links(locations: Sequence[str], where: str) -> None:
