@@ -294,9 +294,13 @@ def check_find_links(locations: Sequence[str], where: str) -> None:
             )
 
 
+#: Proxy schemes pip's requests can use (SOCKS through PySocks, which requests[socks] brings).
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
 def _usable_proxy(proxy: str | None) -> str | None:
     """pip's ``--proxy`` (or ``proxy`` in pip.conf), checked before pip starts: the guard
-    reaches the index through it, over HTTP(S) only (no SOCKS)."""
+    reaches the index through it, so one it could not use must stop the run here."""
     if not proxy:
         return None
     from safe_pip._urls import proxy_url, redact, split_url
@@ -308,10 +312,9 @@ def _usable_proxy(proxy: str | None) -> str | None:
     except ValueError:
         raise UsageError(f"pip option --proxy: {shown}: does not parse as a URL") from None
     scheme, host = parts.scheme.lower(), parts.hostname
-    if scheme not in ("http", "https"):
+    if scheme not in _PROXY_SCHEMES:
         raise UsageError(
-            f"pip option --proxy: {shown}: safe-pip reaches indexes through http:// or "
-            f"https:// proxies only, not {scheme}://"
+            f"pip option --proxy: {shown}: not a proxy scheme pip can use ({scheme}://)"
         )
     if not host:
         raise UsageError(f"pip option --proxy: {shown}: no host")
