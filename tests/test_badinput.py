@@ -130,11 +130,12 @@ def test_unknown_options(origin: Origin, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("proxy", "words"),
     [
-        ("socks5://u:s3cret@proxy.example:1080", ("socks5://", "http:// or https://")),
+        ("ftp://u:s3cret@proxy.example:21", ("ftp://", "not a proxy scheme")),
+        ("socks5://u:s3cret@:1080", ("no host",)),
         ("http://:3128", ("no host",)),
         ("http://proxy.example:port", ("does not parse",)),
     ],
-    ids=["socks", "no-host", "bad-port"],
+    ids=["unknown-scheme", "socks-no-host", "no-host", "bad-port"],
 )
 def test_an_unusable_proxy_stops_the_run_before_pip(
     origin: Origin, tmp_path: Path, proxy: str, words: tuple[str, ...]
@@ -146,13 +147,32 @@ def test_an_unusable_proxy_stops_the_run_before_pip(
 
 def test_a_proxy_from_pip_conf_is_checked_too(tmp_path: Path) -> None:
     config = tmp_path / "pip.conf"
-    config.write_text("[global]\nproxy = socks5h://proxy.example:1080\n")
+    config.write_text("[global]\nproxy = socks5h://:1080\n")
     env = {**os.environ, "PIP_CONFIG_FILE": str(config)}
-    with pytest.raises(UsageError, match="socks5h://"):
+    with pytest.raises(UsageError, match="socks5h://.*no host"):
         resolve_settings(parse_pip_args("install", ["alpha"], env), env)
+    for usable in ("socks5h://proxy.example:1080", "https://proxy.example:3129"):
+        cmd = parse_pip_args("install", ["--proxy", usable, "alpha"], env)
+        assert resolve_settings(cmd, env).proxy == usable  # pip can use these: so can the guard
     cmd = parse_pip_args("install", ["--proxy", "proxy.example:3128", "alpha"], env)
     plain = resolve_settings(cmd, env)
     assert plain.proxy == "proxy.example:3128"  # pip's host:port form is an http:// proxy
+
+
+@pytest.mark.parametrize(
+    ("args", "provider"),
+    [
+        ([], "auto"),
+        (["--keyring-provider", "subprocess"], "subprocess"),
+        (["--keyring-provider=import", "--no-input"], "import"),
+        (["--no-input"], "disabled"),  # pip's "auto" asks a keyring only when it may prompt
+    ],
+)
+def test_the_guard_asks_the_keyring_pip_would_ask(args: list[str], provider: str) -> None:
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    env.pop("PIP_NO_INPUT", None)  # the test suite's
+    cmd = parse_pip_args("install", [*args, "alpha"], env)
+    assert resolve_settings(cmd, env).keyring_provider == provider
 
 
 def test_unusable_state_dir_stops_the_run_before_pip(origin: Origin, tmp_path: Path) -> None:

@@ -343,7 +343,7 @@ def test_index_answering_401_without_credentials_is_said_at_once(
     proc, elapsed = timed_install(locked.simple_url, locked.changelog_url, target)
     assert_access_refused(
         proc, target, elapsed, "needs credentials", "none were available", "HTTP 401",
-        "none in the index URL or netrc",
+        "none in the index URL, netrc or the keyring",
     )  # fmt: skip
 
 

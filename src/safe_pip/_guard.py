@@ -220,6 +220,7 @@ _SOURCES = {
     "url": "the index URL",
     "given": "the index URL",
     "netrc": "netrc",
+    "keyring": "the keyring",
     "header": "a header",
 }
 
@@ -227,7 +228,7 @@ _SOURCES = {
 class AccessDenied(Exception):
     """The index answered 401 or 403: it refused the credentials sent, or needs some.
 
-    ``credentials`` is where those sent came from (``_http.Credentials``), None if none were.
+    ``credentials`` is where those sent came from (``_netauth.Source``), None if none were.
     """
 
     def __init__(self, url: str, final_url: str, status: int, credentials: str | None) -> None:
@@ -249,7 +250,7 @@ class AccessDenied(Exception):
         none = (
             f"credentials are not sent to {netloc_of(self.final_url)} after a redirect"
             if moved
-            else "none in the index URL or netrc"
+            else "none in the index URL, netrc or the keyring"
         )
         if self.status == 401:
             if source:
@@ -805,12 +806,7 @@ class Guard:
         if authority:
             headers["Cache-Control"] = "no-cache"
         try:
-            resp = self.session.get(
-                url,
-                headers=headers,
-                timeout=self.transport.timeout,
-                verify=self.transport.verify_for(url),
-            )
+            resp = self.session.get(url, headers=headers, timeout=self.transport.timeout)
             body = resp.content
         except TransportError as exc:  # its message names the URL, without credentials
             raise _Transient(str(exc)) from exc
@@ -937,7 +933,6 @@ class Guard:
                 stream=True,
                 auth=auth,
                 timeout=self.transport.timeout,
-                verify=self.transport.verify_for(url),
             ) as resp:
                 if resp.status_code in (404, 410):
                     raise NotFound(url)

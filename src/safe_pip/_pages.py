@@ -129,7 +129,7 @@ def parse_page(
     ``url`` is the URL the body was actually served from (after redirects): relative file
     URLs are resolved against it, as PEP 503/691 require and as pip does. ``headers`` are
     the response headers, looked up case-insensitively (HTTP field names are, RFC 9110), so a
-    plain ``dict`` works as well as the HTTP client's ``Headers``.
+    plain ``dict`` works as well as requests' case-insensitive headers.
 
     Raises ``MalformedPage`` for anything that cannot be read exactly: an unexpected
     Content-Type, undecodable bytes, bad JSON, wrong types, a bad serial, an API major

@@ -250,6 +250,7 @@ class PipSettings:
     proxy: str | None
     trusted_hosts: tuple[str, ...]
     find_links: tuple[str, ...] = ()
+    keyring_provider: str = "disabled"  # the keyring pip would ask (pip's use_keyring)
 
 
 def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
@@ -267,7 +268,17 @@ def resolve_settings(cmd: PipCommand, env: Mapping[str, str]) -> PipSettings:
         proxy=_usable_proxy(cmd.value("proxy")),
         trusted_hosts=tuple(cmd.value("trusted_hosts") or ()),
         find_links=tuple(cmd.value("find_links") or ()),
+        keyring_provider=_keyring_in_use(cmd),
     )
+
+
+def _keyring_in_use(cmd: PipCommand) -> str:
+    """pip's ``--keyring-provider`` as pip applies it: ``auto`` asks a keyring only when pip
+    may prompt (``use_keyring`` in pip's ``network/auth.py``)."""
+    provider = str(cmd.value("keyring_provider") or "auto")
+    if provider == "auto" and cmd.value("no_input"):
+        return "disabled"
+    return provider
 
 
 def check_find_links(locations: Sequence[str], where: str) -> None:
@@ -283,9 +294,13 @@ def check_find_links(locations: Sequence[str], where: str) -> None:
             )
 
 
+#: Proxy schemes pip's requests can use (SOCKS through PySocks, which requests[socks] brings).
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
 def _usable_proxy(proxy: str | None) -> str | None:
     """pip's ``--proxy`` (or ``proxy`` in pip.conf), checked before pip starts: the guard
-    reaches the index through it, over HTTP(S) only (no SOCKS)."""
+    reaches the index through it, so one it could not use must stop the run here."""
     if not proxy:
         return None
     from safe_pip._urls import proxy_url, redact, split_url
@@ -297,10 +312,9 @@ def _usable_proxy(proxy: str | None) -> str | None:
     except ValueError:
         raise UsageError(f"pip option --proxy: {shown}: does not parse as a URL") from None
     scheme, host = parts.scheme.lower(), parts.hostname
-    if scheme not in ("http", "https"):
+    if scheme not in _PROXY_SCHEMES:
         raise UsageError(
-            f"pip option --proxy: {shown}: safe-pip reaches indexes through http:// or "
-            f"https:// proxies only, not {scheme}://"
+            f"pip option --proxy: {shown}: not a proxy scheme pip can use ({scheme}://)"
         )
     if not host:
         raise UsageError(f"pip option --proxy: {shown}: no host")

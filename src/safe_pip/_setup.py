@@ -28,6 +28,7 @@ def transport_of(settings: PipSettings) -> TransportSettings:
         client_cert=settings.client_cert,
         proxy=settings.proxy,
         trusted_hosts=settings.trusted_hosts,
+        keyring_provider=settings.keyring_provider,
     )
 
 
@@ -76,6 +77,7 @@ class GuardSetup:
         """
         if not url.startswith(("http://", "https://")):
             return None
+        self.session.add_index(url)
         changelog_url = self.options.changelog if main else None
         if changelog_url is None and same_index(url, default_index_url()):
             changelog_url = default_changelog_url()
