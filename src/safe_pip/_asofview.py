@@ -1,11 +1,11 @@
 """The ``--as-of`` view: the guard's ``page_filter`` that reads each index's journal once and
 serves every verified page as it stood at the point (the transformation is in ``_asof``).
 
-Why one journal read per index and not per project: the index allows about 3,600 XML-RPC calls
-an hour (DESIGN.md), so ``changelog_last_serial`` and ``changelog_since_serial(point)``, paged
-until the head, give every project's entries after the point at once. A page newer than the
-journal read (published meanwhile) makes the view read on up to it, so a file uploaded during
-the run is never taken for an old one.
+Why one journal read per index and not per project: Warehouse allows about 3,600 XML-RPC calls
+an hour, so ``changelog_last_serial`` and ``changelog_since_serial(point)``, paged until the
+head, give every project's entries after the point at once. A page newer than the journal read
+(published meanwhile) makes the view read on up to it, so a file uploaded during the run is
+never taken for an old one.
 
 What cannot be made as of the point is said, never hidden: files whose age cannot be
 established are dropped with a warning, files removed after the point are named, and

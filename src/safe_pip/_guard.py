@@ -40,7 +40,7 @@ Format = Literal["json", "html"]
 Encoding = Literal["gzip", "identity"]
 
 #: Every cached copy of a page the guard may ask for. HTML and JSON, gzip and plain are
-#: separate copies at the CDN; asking another is the one cache bypass that works (DESIGN.md).
+#: separate copies at the CDN; asking another is the one cache bypass that works (warehouse #8568).
 VARIANTS: tuple[tuple[Format, Encoding], ...] = (
     ("json", "gzip"),
     ("html", "gzip"),

@@ -4,7 +4,7 @@ before the guard exists (the guard's socket and the numbers of its indexes).
 The runner (``install``…) and ``run`` start their child here. The child is ended as a whole:
 a refused view ends it before anything is installed, and SIGTERM, SIGHUP or Ctrl-C to
 safe-pip end it first, because a pip left without its guard reads every page as empty and
-could install from other sources (DESIGN.md).
+could install from other sources (pip's index collector reads a failed page as empty).
 
 Everything here runs before pip starts, so this module loads nothing but C modules: the
 process is spawned with ``os.posix_spawn`` (``subprocess`` brings ``locale``, ``re``,

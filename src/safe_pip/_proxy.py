@@ -6,7 +6,7 @@ is marked ``no-store``: pip >= 26.2 would otherwise cache index pages for ten mi
 staleness the guard has just ruled out.
 
 Two ways to answer a refused page: ``on_refused="hold"`` (install, run) never answers, because
-the runner ends the client and an error answer would be read as an empty page (DESIGN.md);
+the runner ends the client and pip reads an error answer as an empty page (its index collector);
 ``"503"`` (serve, whose clients it cannot end) answers 503 with a line naming the project and
 why (502 when the index refused the guard's credentials: not a wait, not the client's to fix).
 Paths, after the token when there is one: ``i/<n>/<project>/`` (index number n),
@@ -336,7 +336,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._plain(503, f"safe-pip {exc.refusal}\n", retry_after=True)
                 return
             # Never answer: pip would read an error as "no candidates here" and carry on with
-            # other sources (DESIGN.md). The runner ends pip; this request dies with it.
+            # other sources (pip's index collector). The runner ends pip; this request dies with it.
             server.guard.closing.wait()
             self.close_connection = True
         except Closing:

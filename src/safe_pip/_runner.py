@@ -3,7 +3,8 @@
 pip runs as a subprocess in its own process group, pointed at the loopback guard. When the
 guard refuses a view it holds pip's request unanswered and the runner ends pip's whole group
 (build-isolation pips included) before anything is installed: an error answer would not stop
-pip, which reads a failed page as an empty one (DESIGN.md).
+pip, which reads a failed page as an empty one (pip's index collector logs the error at
+debug level and goes on with the other sources).
 
 pip is started first: the runner reads the command, pip's configuration and the requirements
 files, binds the guard's loopback socket and numbers the indexes, starts pip pointed at them,

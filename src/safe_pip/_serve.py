@@ -9,9 +9,9 @@ so an idle server asks nothing (PyPI allows 3,600 changelog calls an hour per ad
 
 serve cannot stop its clients, so a refused page is answered 503 with a line naming the project
 and why; a page the index would not give the guard (401 or 403: its credentials refused, or
-none) is answered 502 at once with the line saying so. pip reads any failed page as an empty
-one and resolves from whatever else it is given (DESIGN.md), so only ``install`` and ``run``
-give the nothing-installed guarantee with pip.
+none) is answered 502 at once with the line saying so. pip's index collector reads any failed
+page as an empty one and resolves from whatever else it is given, so only ``install`` and
+``run`` give the nothing-installed guarantee with pip.
 """
 
 from __future__ import annotations
