@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from safe_pip._errors import ExitCode, UsageError
-from safe_pip._guard import ACCESS_DENIED, Guard, Refusal, denials
+from safe_pip._guard import Guard, Refusal
 from safe_pip._launch import PipProcess
 from safe_pip._options import GuardOptions
 from safe_pip._pipcmd import parse_pip_args, resolve_settings
 from safe_pip._proxy import Proxy
-from safe_pip._runner import PIP_TIMEOUT_MARGIN, _write_report, say
+from safe_pip._runner import PIP_TIMEOUT_MARGIN, _write_report, say, say_denials
 from safe_pip._setup import GuardSetup, transport_of
 from safe_pip._state import StateStore
 
@@ -170,16 +170,7 @@ def run_command(
             _write_report(options.report, guard, "run")
 
     if guard.refusals or process.refused.is_set():
-        denied = denials(guard.refusals)
-        if denied:  # as install: the credentials are what to fix (see _runner._finish)
-            for refusal in guard.refusals:
-                if refusal.verdict != ACCESS_DENIED:
-                    out(str(refusal))
-            for refusal in denied:
-                out(
-                    f"{refusal}; {command[0]} was ended before it could install "
-                    f"(exit {ExitCode.ACCESS_DENIED})"
-                )
+        if say_denials(guard, out, f"{command[0]} was ended before it could install"):
             return int(ExitCode.ACCESS_DENIED)
         for refusal in guard.refusals:
             out(str(refusal))

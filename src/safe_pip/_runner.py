@@ -192,6 +192,25 @@ def run(
     return _finish(running, code, cmd, out)
 
 
+def say_denials(guard: Guard, out: Callable[[str], None], outcome: str) -> bool:
+    """Say the indexes that refused the guard's credentials (401, 403), one line each, and
+    any other refusal; False when there were none, so the view's refusal is said instead.
+
+    Not a stale view: the credentials are what to fix, and pip's own exit code for an index
+    that refuses it is what scripts around pip expect."""
+    from safe_pip._guard import ACCESS_DENIED, denials
+
+    denied = denials(guard.refusals)
+    if not denied:
+        return False
+    for refusal in guard.refusals:
+        if refusal.verdict != ACCESS_DENIED:
+            out(str(refusal))
+    for refusal in denied:
+        out(f"{refusal}; {outcome} (exit {ExitCode.ACCESS_DENIED})")
+    return True
+
+
 def _lock_inputs(values: Sequence[str]) -> list[tuple[str, LockState]]:
     """The ``[tool.safe-pip]`` locks among the ``-r`` values (TOML is read only if any)."""
     if not any(is_pylock(value, extras=True) for value in values):
@@ -220,17 +239,7 @@ def _finish(
         return code
     guard = setup.guard
     if guard.refusals or (running.pip is not None and running.pip.refused.is_set()):
-        from safe_pip._guard import ACCESS_DENIED, denials
-
-        denied = denials(guard.refusals)
-        if denied:
-            # Not a stale view: the credentials are what to fix, and pip's own exit code for
-            # an index that refuses it is what scripts around pip expect.
-            for refusal in guard.refusals:
-                if refusal.verdict != ACCESS_DENIED:
-                    out(str(refusal))
-            for refusal in denied:
-                out(f"{refusal}; nothing was installed (exit {ExitCode.ACCESS_DENIED})")
+        if say_denials(guard, out, "nothing was installed"):
             return int(ExitCode.ACCESS_DENIED)
         for refusal in guard.refusals:
             out(str(refusal))
