@@ -29,7 +29,8 @@ class Served:
 
     def __init__(self, *args: str, token: str = "") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "safe_pip", *args],
+            # faulthandler: a serve that hangs on shutdown is made to print its threads' stacks.
+            [sys.executable, "-X", "faulthandler", "-m", "safe_pip", *args],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -59,7 +60,13 @@ class Served:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread's stack
+            self.proc.wait(timeout=30)
+            self._reader.join(timeout=10)
+            raise AssertionError("serve did not stop:\n" + "\n".join(self.lines)) from None
         self._reader.join(timeout=10)
         assert self.proc.stderr is not None
         self.proc.stderr.close()

@@ -628,7 +628,8 @@ class Proxy:
         self.guard.closing.set()
         self._server.stop_serving()
         if self._thread.is_alive():
-            self._thread.join()
+            # Bounded: closing the socket below ends the loop even if it is stuck in accept.
+            self._thread.join(timeout=max(grace, 1.0))
         deadline = time.monotonic() + grace
         while self._server.active and time.monotonic() < deadline:
             time.sleep(0.02)
