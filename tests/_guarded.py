@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import requests
+
+JSON = "application/vnd.pypi.simple.v1+json"
 
 
 def safe_pip(
@@ -50,3 +57,52 @@ def installed(target: Path) -> dict[str, str]:
 
 def refusal_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("safe-pip: refused ")]
+
+
+class Served:
+    """A ``safe-pip serve`` process; its access log is collected line by line."""
+
+    def __init__(self, *args: str, token: str = "") -> None:
+        self.proc = subprocess.Popen(
+            # faulthandler: a serve that hangs on shutdown is made to print its threads' stacks.
+            [sys.executable, "-X", "faulthandler", "-m", "safe_pip", *args],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stderr is not None
+        first = self.proc.stderr.readline()
+        found = re.search(r" at (http://\S+)", first)
+        if not found:
+            rest = self.proc.stderr.read()
+            self.proc.wait(timeout=30)
+            self.proc.stderr.close()
+            raise AssertionError(f"serve did not start: {first}{rest}")
+        self.first_line = first
+        # The log shows the token masked; the test, like the operator, has the token itself.
+        self.url = found.group(1).replace("/***/", f"/{token}/") if token else found.group(1)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def get(self, project: str, timeout: float = 60) -> requests.Response:
+        return requests.get(f"{self.url}{project}/", headers={"Accept": JSON}, timeout=timeout)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread's stack
+            self.proc.wait(timeout=30)
+            self._reader.join(timeout=10)
+            raise AssertionError("serve did not stop:\n" + "\n".join(self.lines)) from None
+        self._reader.join(timeout=10)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return code

@@ -29,7 +29,7 @@ from xml.parsers.expat import ExpatError
 import pytest
 import requests
 
-from safe_pip.testing import CDN, Origin, build_wheel
+from safe_pip.testing import CDN, PROFILES, Origin, build_wheel
 from safe_pip.testing._wheels import metadata_of
 
 PIP_ACCEPT = (
@@ -149,7 +149,7 @@ def test_json_page_has_serial_files_and_absolute_file_urls(
     assert response.headers["Cache-Control"] == "max-age=600, public"
     assert page_serial(response) == serial == origin.project_serial("FOO.bar") == 5
     body = response.json()
-    assert body["meta"]["api-version"] == "1.1"
+    assert body["meta"]["api-version"] == "1.4"  # the default profile is PyPI's
     assert body["name"] == "Foo_Bar"  # the display name of the first upload
     assert body["versions"] == ["1.0", "1.1"]
     first = body["files"][0]
@@ -611,3 +611,80 @@ def test_real_pip_installs_through_the_cdn(origin: Origin, tmp_path: Path) -> No
         "app-1.0.dist-info",
         "dep-1.0.dist-info",
     ]
+
+
+# --------------------------------------------------------------------------- index profiles
+
+
+def _profile_page(origin: Origin, http: requests.Session, accept: str) -> requests.Response:
+    return get(http, origin.simple_url + "foo/", accept)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_each_profile_serves_its_serial_forms_and_fields(
+    name: str, http: requests.Session
+) -> None:
+    profile = PROFILES[name]
+    with Origin(profile=name) as origin:
+        origin.publish("foo", "1.0")
+        serial = origin.publish("foo", "2.0")
+        js = _profile_page(origin, http, JSON_ACCEPT)
+        page = _profile_page(origin, http, HTML_ACCEPT)
+        header = js.headers.get("X-PyPI-Last-Serial")
+        assert (header == str(serial)) == ("header" in profile.serial_sources)
+        comment = SERIAL_COMMENT.search(page.text)
+        assert (comment is not None) == ("html-comment" in profile.serial_sources)
+        if not profile.json_pages:
+            # A static server answers HTML whatever is asked for.
+            assert js.headers["Content-Type"].startswith("text/html")
+            assert "<!--SERIAL" not in js.text
+            return
+        body = js.json()
+        meta = body["meta"]
+        assert meta["api-version"] == profile.api_version
+        if "json-meta" in profile.serial_sources:
+            written = str(serial) if profile.json_serial_form == "str" else serial
+            assert meta["_last-serial"] == written  # the type too: "37" is not 37
+        else:
+            assert "_last-serial" not in meta
+        files = body["files"]
+        timed = [f for f in files if "upload-time" in f]
+        expected = {"all": len(files), "some": len(files) // 2, "none": 0}[profile.upload_times]
+        assert len(timed) == expected
+        assert ("versions" in body) == profile.pep700_fields
+        assert all(("size" in f) == profile.pep700_fields for f in files)
+        assert all(("provenance" in f) == profile.provenance for f in files)
+        assert ("project-status" in body) == profile.project_status
+        assert ('name="pypi:project-status"' in page.text) == profile.project_status
+        metadata = http.get(files[0]["url"] + ".metadata", timeout=10)
+        assert (metadata.status_code == 200) == profile.metadata_files
+        assert all(bool(f["core-metadata"]) == profile.metadata_files for f in files)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_only_pypi_answers_the_changelog_and_every_upstream_journal_does(name: str) -> None:
+    with Origin(profile=name) as origin:
+        serial = origin.publish("foo", "1.0")
+        assert xmlrpc_call(origin.upstream_changelog_url, "changelog_last_serial") == serial
+        if PROFILES[name].changelog:
+            assert xmlrpc_call(origin.changelog_url, "changelog_last_serial") == serial
+        else:
+            with pytest.raises(xmlrpc.client.ProtocolError) as refused:
+                xmlrpc_call(origin.changelog_url, "changelog_last_serial")
+            assert refused.value.errcode == 405  # as a mirror's web server answers a POST
+
+
+def test_unknown_profile_is_named() -> None:
+    with pytest.raises(ValueError, match="no index profile 'artifactory' .*known: pypi"):
+        Origin(profile="artifactory")
+
+
+def test_soft_purge_serves_the_old_copy_once_more(origin: Origin, http: requests.Session) -> None:
+    origin.publish("foo", "1.0")
+    with CDN(origin, soft_purge=True) as soft:
+        get(http, soft.simple_url + "foo/")
+        origin.publish("foo", "2.0")  # purged at once, softly
+        stale = get(http, soft.simple_url + "foo/")
+        assert stale.headers["X-Cache"] == "HIT"
+        assert versions(stale) == ["1.0"]  # stale-while-revalidate: answered once more
+        assert versions(get(http, soft.simple_url + "foo/")) == ["1.0", "2.0"]

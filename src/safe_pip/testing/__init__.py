@@ -6,6 +6,9 @@ safe-pip out, can drive real pip against an index whose CDN serves stale pages o
 - :class:`Origin` keeps projects and an append-only journal (the changelog) and serves
   PEP 503/691 project pages with their serials, the JSON API, the XML-RPC changelog and,
   on another port, the files.
+- :class:`Profile` and ``PROFILES``: the kinds of index an origin can simulate (``pypi``,
+  ``bandersnatch``, ``proxy-mirror``, ``devpi``, ``plain``): where serials are, which
+  fields pages carry, whether the index answers a changelog.
 - :class:`CDN` sits in front of an origin with several edges, each caching every page
   variant separately and purging it after a configurable delay, or never.
 - :func:`build_wheel` makes the small installable wheels the origin serves.
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     )
     from ._faults import FaultKind, Faults
     from ._origin import JournalEntry, Origin
+    from ._profiles import PROFILES, Profile
     from ._tls import TestCA, make_test_ca
     from ._wheels import build_wheel, metadata_of
 
@@ -57,6 +61,8 @@ _EXPORTS = {
     "Faults": "._faults",
     "JournalEntry": "._origin",
     "Origin": "._origin",
+    "PROFILES": "._profiles",
+    "Profile": "._profiles",
     "PipRun": "._clients",
     "PlainPip": "._clients",
     "TestCA": "._tls",
@@ -76,7 +82,9 @@ __all__ = [
     "Faults",
     "JournalEntry",
     "Origin",
+    "PROFILES",
     "PipRun",
+    "Profile",
     "PlainPip",
     "TestCA",
     "build_wheel",

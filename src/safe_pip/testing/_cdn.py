@@ -66,6 +66,7 @@ class _Entry:
     project: str  # normalized name, for purges
     family: str  # "json", "html" or "api": the variant for per-variant purge delays
     encoding: str  # "gzip" or "identity"
+    served_stale: bool = False  # a soft-purged copy already served once more
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,10 @@ class CDN:
     neither). ``faults`` injects transport faults (status, reset, truncation, hang; see
     :mod:`._faults`) per project or path, before the cache is consulted. ``tls`` serves
     HTTPS; ``upstream_tls`` is the client context for an HTTPS origin.
+
+    ``soft_purge`` (PyPI's CDN purges so; see ``Profile.soft_purge``): a purged copy is
+    answered once more after its purge, as a soft purge with stale-while-revalidate does while
+    the edge fetches the new one; the request after that gets the new copy.
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class CDN:
         per_variant_purge_delays: Mapping[VariantKey, float | None] | None = None,
         tls: ssl.SSLContext | None = None,
         upstream_tls: ssl.SSLContext | None = None,
+        soft_purge: bool = False,
     ) -> None:
         self.tls = tls
         self.upstream_tls = upstream_tls
@@ -135,6 +141,7 @@ class CDN:
         if edges < 1:
             raise ValueError("a CDN needs at least one edge")
         self.origin = origin
+        self.soft_purge = soft_purge
         self.edges = edges
         self.latency = latency
         self.ttl = ttl
@@ -265,11 +272,14 @@ class CDN:
             self._next_edge += 1
             return edge
 
-    def _valid(self, entry: _Entry, edge: int, now: float) -> bool:
+    def _expired(self, entry: _Entry, now: float) -> bool:
         age = now - entry.filled_at
         if self.ttl is not None and age >= self.ttl:
-            return False
-        if entry.status == 404 and self.negative_ttl is not None and age >= self.negative_ttl:
+            return True
+        return entry.status == 404 and self.negative_ttl is not None and age >= self.negative_ttl
+
+    def _valid(self, entry: _Entry, edge: int, now: float) -> bool:
+        if self._expired(entry, now):
             return False
         for event in self._events.get(entry.project, ()):
             if event.at < entry.filled_at:
@@ -283,9 +293,13 @@ class CDN:
         with self._lock:
             cache = self._caches[edge]
             entry = cache.get(key)
-            if entry is not None and not self._valid(entry, edge, time.monotonic()):
-                del cache[key]
-                entry = None
+            now = time.monotonic()
+            if entry is not None and not self._valid(entry, edge, now):
+                if self.soft_purge and not entry.served_stale and not self._expired(entry, now):
+                    entry.served_stale = True  # stale-while-revalidate: once more
+                else:
+                    del cache[key]
+                    entry = None
             if entry is None:
                 self.misses += 1
             else:
@@ -343,7 +357,9 @@ class _CDNHandler(_Handler):
             send_transport_fault(self, fault[0], b"", headers, self.server.stopping)
             return
         if kind == "simple":
-            media_type = negotiate(self.headers.get("Accept"))
+            media_type = negotiate(
+                self.headers.get("Accept"), json_pages=cdn.origin.profile.json_pages
+            )
             family = "json" if media_type == JSON_TYPE else "html"
         else:
             media_type = family = "api"

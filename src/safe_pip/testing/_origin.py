@@ -38,14 +38,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ._faults import TRANSPORT_FAULTS, Faults, corrupt_page, send_transport_fault
+from ._profiles import PYPI, Profile, SerialForm, profile_named
 from ._wheels import build_wheel, metadata_of
 
 SerialSource = Literal["header", "json-meta", "html-comment"]
-SerialForm = Literal["int", "str"]
 ChangelogFault = Literal["401", "403", "405", "500", "garbage", "timeout"]
 
-#: Every place a real index puts a project's serial (see DESIGN.md).
-ALL_SERIAL_SOURCES: frozenset[str] = frozenset({"header", "json-meta", "html-comment"})
+#: Every place a real index puts a project's serial (PyPI puts it in all three).
+ALL_SERIAL_SOURCES: frozenset[str] = PYPI.serial_sources
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_V1_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -77,14 +77,15 @@ def _q_value(params: str) -> float:
     return 1.0
 
 
-def negotiate(accept: str | None) -> str:
+def negotiate(accept: str | None, *, json_pages: bool = True) -> str:
     """The media type the index answers ``accept`` with (one of the three simple-API types).
 
     Roughly RFC 9110: the most specific range matching an offer gives its q; the highest q
     wins; ties go to the range the client listed first, then to HTML. Nothing acceptable, or
-    no header, gives ``text/html`` (the index never answers 406).
+    no header, gives ``text/html`` (the index never answers 406). An index without JSON pages
+    (``json_pages=False``) answers ``text/html`` whatever is asked, as static servers do.
     """
-    if not accept:
+    if not accept or not json_pages:
         return HTML_TYPE
     ranges: list[tuple[str, float]] = []
     for part in accept.split(","):
@@ -337,6 +338,11 @@ class Origin:
     journal entries with the real index's action strings and return the last serial
     written. Knobs that tests flip at run time are plain attributes:
 
+    - ``profile``: the kind of index simulated (:mod:`._profiles`: ``"pypi"``, the default,
+      ``"bandersnatch"``, ``"proxy-mirror"``, ``"devpi"``, ``"plain"``). It sets the knobs below
+      that are not given, what the pages carry (metadata files, PEP 700, 740 and 792 fields,
+      JSON or not), and whether ``POST /pypi`` answers the changelog or 405. The journal the
+      index follows is always at :attr:`upstream_changelog_url` (for a mirror: its upstream's).
     - ``serial_sources``: which of ``"header"``, ``"json-meta"`` (PEP 691 ``meta._last-serial``
       and the JSON API's ``last_serial``), ``"html-comment"`` are emitted; empty simulates a
       static mirror.
@@ -361,10 +367,11 @@ class Origin:
     def __init__(
         self,
         *,
+        profile: Profile | str = PYPI,
         changelog_page_size: int = 50000,
-        serial_sources: Collection[str] = ALL_SERIAL_SOURCES,
+        serial_sources: Collection[str] | None = None,
         fake_serial: int | None = None,
-        json_serial_form: SerialForm = "int",
+        json_serial_form: SerialForm | None = None,
         changelog_fault: ChangelogFault | None = None,
         latency: float = 0.0,
         tls: ssl.SSLContext | None = None,
@@ -374,10 +381,13 @@ class Origin:
         self.basic_auth = basic_auth
         self.faults = Faults()
         self.authorization_seen: list[tuple[str, str, str | None]] = []
+        self.profile = profile_named(profile)
         self.changelog_page_size = changelog_page_size
-        self.serial_sources: Collection[str] = frozenset(serial_sources)
+        self.serial_sources: Collection[str] = frozenset(
+            self.profile.serial_sources if serial_sources is None else serial_sources
+        )
         self.fake_serial = fake_serial
-        self.json_serial_form: SerialForm = json_serial_form
+        self.json_serial_form: SerialForm = json_serial_form or self.profile.json_serial_form
         self.changelog_fault: ChangelogFault | None = changelog_fault
         self.latency = latency
         self.calls: Counter[str] = Counter()
@@ -441,6 +451,12 @@ class Origin:
         return self.url + "/pypi"
 
     @property
+    def upstream_changelog_url(self) -> str:
+        """The changelog of the journal this index follows, whatever its profile: for PyPI its
+        own ``/pypi``; for a mirror, its upstream's (the mirror's serials are the upstream's)."""
+        return self.url + "/upstream/pypi"
+
+    @property
     def files_url(self) -> str:
         """``http://127.0.0.1:PORT`` of the file host (another port, as on the real index)."""
         return self._server(self._file_server).url
@@ -501,7 +517,7 @@ class Origin:
         requires_python: str | None = None,
         upload_time: datetime | float | None = None,
         file_delay: float = 0.0,
-        with_metadata: bool = True,
+        with_metadata: bool | None = None,
         payload_size: int = 0,
     ) -> int:
         """Upload a wheel of ``name`` ``version``; return the serial of the last entry.
@@ -511,6 +527,7 @@ class Origin:
         seconds) defaults to now; it is the PEP 700 ``upload-time`` on the page.
         ``file_delay``: the file host answers 404 for the file (and its ``.metadata``) for
         that many seconds, as when a page lists a file before the file host has it.
+        ``with_metadata``: serve a PEP 658 metadata file for it (default: as the profile does).
         A file name is never accepted twice, even after removal (as on the real index).
         """
         Version(version)  # raises InvalidVersion (a ValueError) as the index would refuse
@@ -543,7 +560,9 @@ class Origin:
                 requires_python=requires_python,
                 upload_time=_to_naive_utc(upload_time),
                 available_at=time.monotonic() + file_delay,
-                with_metadata=with_metadata,
+                with_metadata=(
+                    self.profile.metadata_files if with_metadata is None else with_metadata
+                ),
             )
             release.files[filename] = file
             self._files[filename] = file
@@ -685,12 +704,13 @@ class Origin:
             files_url = self.files_url
             versions = sorted(project.releases, key=_version_key)
             display = project.name
+        kind = self.profile
         if media_type == JSON_TYPE:
-            meta: dict[str, object] = {"api-version": "1.1"}
+            meta: dict[str, object] = {"api-version": kind.api_version}
             if "json-meta" in sources:
                 meta["_last-serial"] = self._json_serial(serial)
             json_files = []
-            for release, file in files:
+            for number, (release, file) in enumerate(files):
                 entry: dict[str, object] = {
                     "filename": file.filename,
                     "url": files_url + file.url_path,
@@ -704,16 +724,25 @@ class Origin:
                 )
                 entry["core-metadata"] = core
                 entry["data-dist-info-metadata"] = core
-                entry["upload-time"] = _iso(file.upload_time)
-                entry["size"] = file.size
+                if kind.upload_times == "all" or (kind.upload_times == "some" and number % 2):
+                    entry["upload-time"] = _iso(file.upload_time)
+                if kind.pep700_fields:
+                    entry["size"] = file.size
+                if kind.provenance:
+                    entry["provenance"] = None  # PyPI writes null for a file without one
                 json_files.append(entry)
-            body = {"meta": meta, "name": display, "files": json_files, "versions": versions}
+            body: dict[str, object] = {"meta": meta, "name": display, "files": json_files}
+            if kind.pep700_fields:
+                body["versions"] = versions
+            if kind.project_status:
+                body["project-status"] = {"status": "active"}
             return json.dumps(body).encode("utf-8"), serial
         lines = [
             "<!DOCTYPE html>",
             "<html>",
             "  <head>",
-            '    <meta name="pypi:repository-version" content="1.1">',
+            f'    <meta name="pypi:repository-version" content="{kind.api_version}">',
+            *(['    <meta name="pypi:project-status" content="active">'] * kind.project_status),
             f"    <title>Links for {html.escape(display)}</title>",
             "  </head>",
             "  <body>",
@@ -744,7 +773,7 @@ class Origin:
                 for key, p in self._projects.items()
             )
         if media_type == JSON_TYPE:
-            meta: dict[str, object] = {"api-version": "1.1"}
+            meta: dict[str, object] = {"api-version": self.profile.api_version}
             if "json-meta" in sources:
                 meta["_last-serial"] = self._json_serial(serial)
             rows = [{"name": name, "_last-serial": self._json_serial(s)} for _, name, s in projects]
@@ -753,7 +782,7 @@ class Origin:
             "<!DOCTYPE html>",
             "<html>",
             "  <head>",
-            '    <meta name="pypi:repository-version" content="1.1">',
+            f'    <meta name="pypi:repository-version" content="{self.profile.api_version}">',
             "    <title>Simple index</title>",
             "  </head>",
             "  <body>",
@@ -849,7 +878,7 @@ class _IndexHandler(_Handler):
         if not self._authorized():
             return
         if path == "/simple/":
-            media_type = negotiate(self.headers.get("Accept"))
+            media_type = negotiate(self.headers.get("Accept"), json_pages=origin.profile.json_pages)
             body, serial = origin._render_root(media_type)
             self._send_page(body, serial, media_type)
             return
@@ -864,7 +893,7 @@ class _IndexHandler(_Handler):
                 # Real indexes redirect both a missing slash and a non-normalized name.
                 self.respond(301, b"", [("Location", f"/simple/{canonical}/")])
                 return
-            media_type = negotiate(self.headers.get("Accept"))
+            media_type = negotiate(self.headers.get("Accept"), json_pages=origin.profile.json_pages)
             fault = origin.faults.take(canonical, path)
             page = origin._render_project(canonical, media_type)
             if page is None:
@@ -932,7 +961,8 @@ class _IndexHandler(_Handler):
         self.pause(origin.latency)
         if not self._authorized():
             return
-        if urlsplit(self.path).path.rstrip("/") != "/pypi":
+        endpoint = urlsplit(self.path).path.rstrip("/")
+        if endpoint not in ("/pypi", "/upstream/pypi"):
             self.not_found()
             return
         try:
@@ -944,6 +974,8 @@ class _IndexHandler(_Handler):
         method = method or ""
         origin._count_call(method)
         fault = origin.changelog_fault
+        if fault is None and endpoint == "/pypi" and not origin.profile.changelog:
+            fault = "405"  # a mirror has no changelog of its own
         if fault == "401":
             headers = [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Basic realm="x"')]
             self.respond(401, b"Unauthorized\n", headers)
