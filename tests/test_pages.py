@@ -208,6 +208,58 @@ def test_recorded_directory_listing_mirror() -> None:
     assert page.serials == {}
 
 
+def test_recorded_proxy_mirror_pages_serial_only_in_json() -> None:
+    """Captured from the proxy mirror reachable from the project's machines (hosts replaced):
+    the serial only as a JSON string, none in the HTML or the headers; no metadata files."""
+    url = "https://proxy.example/simple/iniconfig/"
+    page = parse_recorded("proxy-iniconfig.json")
+    assert page.serials == {"json-meta": 41901840}
+    assert page_serial(page, url) == 41901840
+    assert page.api_version == "1.1"
+    as_html = parse_recorded("proxy-iniconfig.html")
+    assert as_html.serials == {}
+    assert page_serial(as_html, url) is None
+    assert len(page.files) == len(as_html.files) == 18
+    assert content_fingerprint(page) == content_fingerprint(as_html)
+    for dist in page.files:
+        assert dist.url.startswith("https://files.example/packages/")
+        assert set(dist.hashes) == {"sha256"}
+        assert dist.core_metadata is None  # the mirror serves no PEP 658 files
+
+
+def test_recorded_devpi_pages_serial_only_in_the_header() -> None:
+    """devpi-server's mirror index (written after its view code): X-PYPI-LAST-SERIAL, JSON of
+    API 1.0 without PEP 700 fields, relative ``+f`` links, a refresh form in the HTML."""
+    for name in ("devpi-frobnicate.json", "devpi-frobnicate.html"):
+        page = parse_recorded(name)
+        assert page.serials == {"header": 23456789}, name
+        assert page_serial(page, "https://devpi.example/root/pypi/+simple/frobnicate/") == 23456789
+        assert [f.filename for f in page.files] == [
+            "frobnicate-1.0.0-py3-none-any.whl",
+            "frobnicate-1.0.0.tar.gz",
+            "frobnicate-1.1.1-py3-none-any.whl",
+            "frobnicate-1.1.1.tar.gz",
+        ], name
+        for dist in page.files:
+            assert dist.url.startswith("https://devpi.example/root/pypi/+f/"), dist.url
+            assert dist.requires_python == ">=3.8"
+            assert dist.upload_time is None and dist.size is None
+    assert content_fingerprint(parse_recorded("devpi-frobnicate.json")) == content_fingerprint(
+        parse_recorded("devpi-frobnicate.html")
+    )
+
+
+def test_recorded_plain_index_page_has_nothing_to_prove_with() -> None:
+    """pypiserver's page (HTML only, whatever is asked): no serial, relative package links."""
+    page = parse_recorded("plain-frobnicate.html")
+    assert page.serials == {}
+    assert page_serial(page, "https://plain.example/simple/frobnicate/") is None
+    assert len(page.files) == 4
+    for dist in page.files:
+        assert dist.url == f"https://plain.example/packages/{dist.filename}"
+        assert set(dist.hashes) == {"sha256"}
+
+
 def test_recorded_pages_name_only_example_hosts() -> None:
     for path in DATA.iterdir():
         text = path.read_text(encoding="utf-8")
