@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+import requests
 
 from safe_pip.testing import CDN, Origin, PlainPip, fill_cache, page_view
 
@@ -171,3 +172,24 @@ def test_plugin_in_a_foreign_project(tmp_path: Path) -> None:
         "test_readme_example.py::test_plain_pip_installs_what_a_stale_edge_serves",
     }
     assert "@pytest.mark.stale_cdn takes keyword arguments only" in out
+
+
+@pytest.mark.stale_origin(profile="proxy-mirror")
+@pytest.mark.stale_cdn(purge_delays=[None])
+def test_a_profile_picked_by_marker(
+    stale_origin: Origin, stale_cdn: CDN, plain_pip: PlainPip
+) -> None:
+    """The marker picks the kind of index: a proxy mirror gives its serial as a JSON string
+    only and answers no changelog."""
+    assert stale_origin.profile.name == "proxy-mirror"
+    stale_origin.publish("alpha", "1.0")
+    fill_cache(stale_cdn, "alpha")
+    stale_origin.publish("alpha", "2.0")
+    assert plain_pip(stale_cdn, "alpha").version("alpha") == "1.0"  # the purge was lost
+    page = requests.get(
+        stale_cdn.simple_url + "alpha/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=10,
+    )
+    assert "X-PyPI-Last-Serial" not in page.headers
+    assert isinstance(page.json()["meta"]["_last-serial"], str)

@@ -6,7 +6,9 @@ importing it loads only pytest (the simulator is imported when a fixture is firs
 it does nothing at start-up but declare its marker.
 
 - ``stale_origin``: a started :class:`~safe_pip.testing.Origin` (an index with a changelog
-  and a file host on 127.0.0.1), stopped after the test.
+  and a file host on 127.0.0.1), stopped after the test; its keyword arguments (``profile``:
+  ``"pypi"``, ``"bandersnatch"``, ``"proxy-mirror"``, ``"devpi"``, ``"plain"``; ``latency``
+  and the other knobs) come from the ``@pytest.mark.stale_origin(...)`` marker.
 - ``stale_cdn``: a started :class:`~safe_pip.testing.CDN` in front of ``stale_origin``;
   its keyword arguments (``edges``, ``purge_delays``, ``per_variant_purge_delays``,
   ``routing``, ``seed``, ``latency``, ``ttl``, ``negative_ttl``) come from the
@@ -30,23 +32,41 @@ import pytest
 if TYPE_CHECKING:
     from safe_pip.testing import CDN, Origin, PlainPip
 
-MARKER = (
+MARKERS = (
     "stale_cdn(**kwargs): keyword arguments of safe_pip.testing.CDN for the stale_cdn "
     "fixture (edges, purge_delays, per_variant_purge_delays, routing, seed, latency, ttl, "
-    "negative_ttl)"
+    "negative_ttl, soft_purge)",
+    "stale_origin(**kwargs): keyword arguments of safe_pip.testing.Origin for the "
+    "stale_origin fixture (profile, latency, serial_sources, json_serial_form, ...)",
 )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER)
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+
+
+def _marker_kwargs(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
+    marker = request.node.get_closest_marker(name)
+    if marker is None:
+        return {}
+    if marker.args:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: @pytest.mark.{name} takes keyword arguments only "
+            f"(such as {'profile' if name == 'stale_origin' else 'edges'}=...), "
+            f"not {marker.args!r}"
+        )
+    return dict(marker.kwargs)
 
 
 @pytest.fixture
-def stale_origin() -> Iterator[Origin]:
-    """An origin index with a journal, on 127.0.0.1; publish, yank, remove to change it."""
+def stale_origin(request: pytest.FixtureRequest) -> Iterator[Origin]:
+    """An origin index with a journal, on 127.0.0.1; publish, yank, remove to change it.
+    ``@pytest.mark.stale_origin(profile="devpi")`` makes it serve pages as that kind of
+    index does (``safe_pip.testing.PROFILES``)."""
     from safe_pip.testing import Origin
 
-    with Origin() as origin:
+    with Origin(**_marker_kwargs(request, "stale_origin")) as origin:
         yield origin
 
 
@@ -71,15 +91,7 @@ def stale_cdn_factory(stale_origin: Origin) -> Iterator[Callable[..., CDN]]:
 @pytest.fixture
 def stale_cdn(request: pytest.FixtureRequest, stale_cdn_factory: Callable[..., CDN]) -> CDN:
     """A CDN in front of ``stale_origin``, configured by ``@pytest.mark.stale_cdn(...)``."""
-    marker = request.node.get_closest_marker("stale_cdn")
-    if marker is None:
-        return stale_cdn_factory()
-    if marker.args:
-        raise pytest.UsageError(
-            f"{request.node.nodeid}: @pytest.mark.stale_cdn takes keyword arguments only "
-            f"(edges=..., purge_delays=...), not {marker.args!r}"
-        )
-    return stale_cdn_factory(**marker.kwargs)
+    return stale_cdn_factory(**_marker_kwargs(request, "stale_cdn"))
 
 
 @pytest.fixture
