@@ -382,3 +382,26 @@ def test_index_answering_403_is_said_at_once(origin: Origin, tmp_path: Path) -> 
     assert_access_refused(
         proc, target, elapsed, "refused access", "HTTP 403 for beta", "no credentials were sent"
     )
+
+
+def test_file_host_answering_401_is_said_at_once(origin: Origin, tmp_path: Path) -> None:
+    """A file host that wants credentials gets none by waiting: said at once, like an index's
+    401, not retried until --max-wait as a file not stored yet would be."""
+    origin.faults.inject(BETA_WHEEL, "401")
+    target = tmp_path / "target"
+    proc, elapsed = timed_install(origin.simple_url, origin.changelog_url, target)
+    assert_access_refused(
+        proc, target, elapsed, "needs credentials and none were available", "HTTP 401",
+        BETA_WHEEL,
+    )  # fmt: skip
+    # The prefetch's request and pip's own at most: no retries.
+    assert origin.faults.served[BETA_WHEEL] <= 2
+
+
+def test_file_host_answering_403_is_waited_out(origin: Origin, tmp_path: Path) -> None:
+    """An object store answers 403 for a file it does not have yet: retried like a 404."""
+    origin.faults.inject(BETA_WHEEL, "403", times=2)
+    target = tmp_path / "target"
+    proc = guarded_install(origin.simple_url, origin.changelog_url, target, max_wait="30")
+    assert_installed(proc, target)
+    assert origin.faults.served[BETA_WHEEL] == 2

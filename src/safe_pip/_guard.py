@@ -892,6 +892,16 @@ class Guard:
                 problem = f"{redact(url)} answered 404"
             except _Transient as exc:
                 problem = str(exc)
+            except AccessDenied as exc:
+                # Credentials do not arrive by waiting. A 403 is waited out (below): object
+                # stores answer 403 for a file not stored yet.
+                what = f"{name} on {netloc_of(exc.final_url)}"
+                self._refused(
+                    Refusal(
+                        entry.filename, entry.index.display, ACCESS_DENIED, None, None,
+                        exc.reason(what),
+                    )
+                )
             now = self.clock()
             if now >= deadline:
                 self._refused(
@@ -936,6 +946,8 @@ class Guard:
             ) as resp:
                 if resp.status_code in (404, 410):
                     raise NotFound(url)
+                if resp.status_code == 401:
+                    raise AccessDenied(url, resp.url, 401, resp.credentials)
                 if resp.status_code != 200:
                     raise _Transient(f"{redact(url)} answered HTTP {resp.status_code}")
                 for chunk in resp.iter_content(chunk_size=256 * 1024):
