@@ -221,6 +221,10 @@ def test_prune_removes_spools_a_killed_run_left(tmp_path: Path) -> None:
     cache.prune()
     assert not old.exists() and fresh.exists()
     assert len(list(root.glob("*/*"))) == 1  # under the limit: kept
+    cache.prune(limit=0)  # nothing kept since the last prune (serve prunes every minute)
+    assert len(list(root.glob("*/*"))) == 1
+    more = b"another wheel"
+    cache.put({"sha256": hashlib.sha256(more).hexdigest()}, io.BytesIO(more), len(more))
     cache.prune(limit=0)
     assert list(root.glob("*/*")) == []  # over it: the least recently used go
 
@@ -347,7 +351,7 @@ def test_the_serials_kept_are_copied_under_the_guards_lock(state_dir: Path) -> N
     entry.seen["alpha"] = 7
     guard = setup.guard
     with guard._lock:  # a worker in the middle of recording a verdict
-        keeping = threading.Thread(target=setup.remember, args=(print,))
+        keeping = threading.Thread(target=setup.keep, args=(print,))
         keeping.start()
         keeping.join(timeout=0.3)
         assert keeping.is_alive(), "the serials were read without the guard's lock"

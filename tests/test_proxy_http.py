@@ -230,3 +230,17 @@ def test_parse_range() -> None:
         assert parse_range(bad) is None, bad
     assert satisfiable([(0, 1), (None, 3), (9, None), (None, 0)], 10) == [(0, 1), (7, 9), (9, 9)]
     assert satisfiable([(None, 5), (0, None)], 0) == []
+
+
+def test_a_wheel_is_downloaded_once_for_its_head_and_ranges(
+    proxy: Proxy, origin: Origin
+) -> None:
+    """uv asks for one wheel's HEAD and then several ranges: the guard verifies the whole file
+    once and answers the rest from its verified copy, not by downloading it again each time."""
+    url, data = wheel(proxy, origin)
+    assert requests.head(url, timeout=30).status_code == 200
+    tail = requests.get(url, headers={"Range": "bytes=-22"}, timeout=30)
+    body = requests.get(url, headers={"Range": "bytes=0-99"}, timeout=30)
+    assert tail.content == data[-22:] and body.content == data[:100]
+    fetched = [path for host, path, _ in origin.authorization_seen if host == "files"]
+    assert len(fetched) == 1, fetched

@@ -149,7 +149,7 @@ def main(args: list[str], options: GuardOptions) -> int:
             checker.run(pins, list(ns.files)) if enforce_locks(setup.guard, locks) else None
         )
     finally:
-        setup.remember(say)
+        setup.keep(say)
         if options.report:
             _write_report(options.report, setup.guard, "check")
     if result is None:

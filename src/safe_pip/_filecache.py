@@ -140,6 +140,7 @@ class FileCache:
         spools an interrupted run left behind; nothing to do unless this run kept a file."""
         if not self.added:
             return
+        self.added = False  # a long-running guard prunes again only after keeping more
         stale = time.time() - _PART_LIFETIME
         with contextlib.suppress(OSError):
             for part in self.root.glob(f"{_PART}*"):

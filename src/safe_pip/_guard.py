@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 from safe_pip._changelog import ChangelogAuthority, JournalSummary
 from safe_pip._errors import AuthorityError, MalformedPage
+from safe_pip._filecache import FileCache
 from safe_pip._http import Session, TransportError, TransportSettings
 from safe_pip._pages import (
     HTML_CONTENT_TYPE,
@@ -200,12 +201,6 @@ class PrefetchHooks(Protocol):
     ) -> None:
         """A verified download is about to reach pip (metadata names the next pages)."""
 
-    def spool(self) -> IO[bytes] | None:
-        """Where to download a file (None: an anonymous temporary file)."""
-
-    def keep(self, expected: dict[str, str], spool: IO[bytes], size: int) -> None:
-        """A download into :meth:`spool` matched the page's hashes."""
-
 
 class NotFound(Exception):
     """The index has no such project (passed to pip as a 404, which pip reads as "none")."""
@@ -315,6 +310,10 @@ class Guard:
         self.page_filter: PageFilter | None = None
         #: Pages and files fetched ahead of pip (``_prefetch.Prefetcher`` sets itself here).
         self.prefetcher: PrefetchHooks | None = None
+        #: Verified files kept by sha256 (between runs, and for the several range requests a
+        #: client such as uv makes for one wheel); None: every request downloads.
+        self.file_cache: FileCache | None = None
+        self._file_locks: dict[str, threading.Lock] = {}
         self._quiet = threading.local()  # set while a prefetch checks a page
 
     # -- set-up -----------------------------------------------------------------------------
@@ -879,6 +878,22 @@ class Guard:
         ready = hooks.file_ready(entry, name, url, expected) if hooks is not None else None
         if ready is not None:
             return ready
+        with self._lock:
+            lock = self._file_locks.setdefault(url, threading.Lock())
+        # One download per file at a time: a second request for it (uv asks for a wheel's
+        # ranges one by one) waits for the first and is then answered from the cache.
+        with lock:
+            kept = self.file_cache.get(expected) if self.file_cache is not None else None
+            if kept is not None:
+                if hooks is not None:
+                    hooks.file_seen(entry, name, url, expected, kept[0])
+                return kept
+            return self._fetch_file(entry, name, url, expected)
+
+    def _fetch_file(
+        self, entry: FileEntry, name: str, url: str, expected: dict[str, str]
+    ) -> tuple[IO[bytes], int]:
+        hooks = self.prefetcher
         deadline = self.clock() + self.max_wait
         backoff = self.first_backoff
         last_report = self.clock()
@@ -930,10 +945,10 @@ class Guard:
         hashers = {
             name: hashlib.new(name) for name in expected if name in hashlib.algorithms_available
         }
-        hooks = self.prefetcher
-        # Handed to the caller. A prefetcher's spool sits in its file cache, so keeping the
-        # file once verified is a link, not a copy made while pip waits.
-        spool = hooks.spool() if hooks is not None else None
+        cache = self.file_cache
+        # Handed to the caller. A spool in the file cache's directory makes keeping the file
+        # once verified a link, not a copy made while the client waits.
+        spool = cache.spool() if cache is not None else None
         if spool is None:
             spool = tempfile.TemporaryFile(prefix="safe-pip-")  # noqa: SIM115
         size = 0
@@ -965,8 +980,8 @@ class Guard:
             if hasher.hexdigest() != expected[name].lower():
                 spool.close()
                 raise _Transient(f"{redact(url)}: {name} does not match the page's hash")
-        if hooks is not None:
-            hooks.keep(expected, spool, size)
+        if cache is not None:
+            cache.adopt(expected, spool, size)
         spool.seek(0)
         return spool, size
 

@@ -39,7 +39,6 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from safe_pip._filecache import FileCache
 from safe_pip._guard import (
     FileEntry,
     Guard,
@@ -275,10 +274,8 @@ class Prefetcher:
         metadata_ahead: bool = True,
         files: bool = True,
         workers: int = WORKERS,
-        cache: FileCache | None = None,
     ) -> None:
         self.guard = guard
-        self.cache = cache
         self.python = python
         self.metadata_ahead = metadata_ahead and python is None
         self.files = files
@@ -344,8 +341,6 @@ class Prefetcher:
         for download in downloads:
             if download.done.is_set() and download.result is not None:
                 download.result[0].close()
-        if self.cache is not None:
-            self.cache.prune()
 
     # -- what to fetch ------------------------------------------------------------------------
 
@@ -419,8 +414,6 @@ class Prefetcher:
             if result is not None and download.expected != expected:
                 result[0].close()  # verified against other hashes than pip's page gives
                 result = None
-        if result is None and self.cache is not None:
-            result = self.cache.get(expected)
         if result is not None:
             self.file_seen(entry, name, url, expected, result[0])
         return result
@@ -444,13 +437,6 @@ class Prefetcher:
             logger.debug("prefetch: could not read %s", name, exc_info=True)
         finally:
             handle.seek(0)
-
-    def spool(self) -> IO[bytes] | None:
-        return self.cache.spool() if self.cache is not None else None
-
-    def keep(self, expected: dict[str, str], spool: IO[bytes], size: int) -> None:
-        if self.cache is not None:
-            self.cache.adopt(expected, spool, size)
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -493,8 +479,9 @@ class Prefetcher:
         guard = self.guard
         metadata = None
         try:
-            if self.cache is not None:
-                download.result = self.cache.get(download.expected)
+            cache = guard.file_cache
+            if cache is not None:
+                download.result = cache.get(download.expected)
             if download.result is None:
                 download.result = guard._download(download.url, download.entry, download.expected)
             if download.result is not None and download.metadata:
@@ -549,7 +536,6 @@ def start_prefetch(
         metadata_ahead=target_environment(cmd, python),
         # Only these commands download the wheels they resolve; ``--dry-run`` reads metadata.
         files=cmd.command in ("install", "download", "wheel") and not cmd.value("dry_run"),
-        cache=FileCache(),
     )
     prefetcher.start(top_level(cmd, lines))
     return prefetcher

@@ -165,7 +165,7 @@ def run_command(
         code = process.wait()
     finally:
         proxy.stop()
-        setup.remember(out)
+        setup.keep(out)
         if options.report:
             _write_report(options.report, guard, "run")
 

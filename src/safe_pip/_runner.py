@@ -186,7 +186,7 @@ def run(
 
         shutil.rmtree(workdir, ignore_errors=True)
         if running.setup is not None:
-            running.setup.remember(out)
+            running.setup.keep(out)
             if options.report:
                 _write_report(options.report, running.setup.guard, command)
     return _finish(running, code, cmd, out)

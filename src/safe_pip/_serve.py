@@ -241,11 +241,11 @@ def main(args: list[str], options: GuardOptions) -> int:
     last_remembered = time.monotonic()
     while not stop.wait(0.5):
         if time.monotonic() - last_remembered >= REMEMBER_EVERY:
-            setup.remember(say)
+            setup.keep(say)
             last_remembered = time.monotonic()
     _stderr_line("shutting down")
     proxy.stop(grace=SHUTDOWN_GRACE)
-    setup.remember(say)
+    setup.keep(say)
     if options.report:
         from safe_pip._runner import _write_report
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from safe_pip._changelog import CallRecord, ChangelogAuthority, ChangelogClient
+from safe_pip._filecache import FileCache
 from safe_pip._guard import Guard, IndexEntry, Refusal
 from safe_pip._http import TransportSettings, make_session
 from safe_pip._options import GuardOptions
@@ -60,6 +61,7 @@ class GuardSetup:
             on_refuse=on_refuse,
             say=say,
         )
+        self.guard.file_cache = FileCache()
         self.as_of: AsOfView | None = None
         if options.as_of is not None:
             from safe_pip._asofview import AsOfView  # only for --as-of: about 5% of set-up
@@ -116,8 +118,9 @@ class GuardSetup:
             }
         )
 
-    def remember(self, say: Callable[[str], None]) -> None:
-        """Keep the serials accepted this run (the no-rollback memory), even after a refusal."""
+    def keep(self, say: Callable[[str], None]) -> None:
+        """Keep what the run learnt: the serials accepted (the no-rollback memory), even after
+        a refusal; and trim the file cache if the run added to it."""
         from safe_pip._errors import SafePipError
 
         for entry in self.guard.indexes:
@@ -127,3 +130,5 @@ class GuardSetup:
                     self.store.remember(entry.upstream, seen)
                 except (SafePipError, OSError, ValueError) as exc:
                     say(f"warning: could not remember serials: {exc}")
+        if self.guard.file_cache is not None:
+            self.guard.file_cache.prune()
