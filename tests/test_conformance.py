@@ -218,3 +218,38 @@ def test_serials_without_an_authority_still_stop_a_rollback(
     assert new[:2] == (0, "2.0"), new[2]
     assert back[:2] == (75, None), back[2]
     assert "ROLLBACK" in back[2], back[2]
+
+
+def test_uv_cache_through_serve_never_gives_an_old_page(tmp_path: Path, state_dir: Path) -> None:
+    """uv keeps its cache (pages included, where allowed) and serve's URLs stay the same from
+    one client run to the next: a second run after a release must still see the new page,
+    because serve marks pages no-store."""
+    with Origin() as origin:
+        origin.publish("beta", "1.0")
+        origin.publish("alpha", "1.0", requires=["beta>=1"])
+        with CDN(origin, edges=1, purge_delays=[1.0]) as cdn:
+            served = Served(
+                "--changelog", cdn.changelog_url, "--max-wait", "30",
+                "serve", "--listen", "127.0.0.1:0", "--index", cdn.simple_url,
+                "--recheck", "0",  # no verdict reused from the first run
+            )  # fmt: skip
+            try:
+                env = client_env(tmp_path)  # one uv cache for both runs
+                runs = []
+                for release in ("1.0", "2.0"):
+                    if release == "2.0":
+                        origin.publish("alpha", "2.0", requires=["beta>=1"])
+                    target = tmp_path / f"target-{release}"
+                    proc = subprocess.run(
+                        [
+                            tool("uv"), "pip", "install", "--python", sys.executable,
+                            "--index-url", served.url, "--target", str(target), "alpha",
+                        ],
+                        capture_output=True, text=True, env=env, timeout=240, check=False,
+                    )  # fmt: skip
+                    runs.append((proc.returncode, installed(target).get("alpha"), proc.stderr))
+            finally:
+                assert served.stop() == 0
+    assert runs[0][:2] == (0, "1.0"), runs[0][2]
+    assert any((tmp_path / "uv-cache").iterdir()), "uv kept nothing: the test proves nothing"
+    assert runs[1][:2] == (0, "2.0"), runs[1][2]
