@@ -27,10 +27,12 @@ from benchmarks._harness import byte_compile, machine
 from benchmarks._rows import Row
 
 LATENCY = 0.02
+#: Where real pages come from: about 110 ms a page on the real index.
+REAL_LATENCY = 0.1
 HERE = Path(__file__).resolve().parent
 
 
-def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
+def _plan(quick: bool) -> dict[str, Callable[[], Row | list[Row]]]:
     runs = 1 if quick else 5
     # The overhead rows compare two 2-to-4-second runs on a shared machine, where one run can
     # vary by a quarter (plain pip took 1.90 to 2.82 s within one row's nine pairs): the
@@ -38,6 +40,7 @@ def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
     # margin. 21 pairs narrow it by about a third (1/sqrt(n)); the other rows take 5.
     pairs = 1 if quick else 21
     tree = 3 if quick else 30
+    real_scale = 0.05 if quick else 1.0
     return {
         "overhead-20": lambda: _rows.overhead(LATENCY, size=tree, runs=pairs, warm_up=not quick),
         "overhead-0": lambda: _rows.overhead(0.0, size=tree, runs=pairs, warm_up=not quick),
@@ -49,6 +52,10 @@ def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
         ),
         "check": lambda: _rows.check(20 if quick else 200, LATENCY),
         "throughput": lambda: _rows.throughput(32, 2.0 if quick else 10.0),
+        # The real-shaped tree: ~25 s a plain pip run at 100 ms, so 5 pairs; the smoke test
+        # lists a twentieth of its files with no latency.
+        "real": lambda: _rows.real(0.0 if quick else REAL_LATENCY, runs, scale=real_scale),
+        "uv": lambda: _rows.uv(0.0 if quick else REAL_LATENCY, runs, scale=real_scale),
     }
 
 
@@ -114,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         started = time.perf_counter()
-        row = measure()
-        print(f"  {row.name}: {row.value} ({time.perf_counter() - started:.0f} s)",
-              file=sys.stderr, flush=True)
-        rows.append(row)
+        measured = measure()
+        for row in measured if isinstance(measured, list) else [measured]:
+            print(f"  {row.name}: {row.value} ({time.perf_counter() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
+            rows.append(row)
     results: dict[str, object] = {"machine": described, "rows": [asdict(r) for r in rows]}
     if not args.no_plot and not args.only:
         sizes = (1, 2) if args.quick else (1, 10, 30, 100, 300)
