@@ -60,9 +60,14 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _HASH_NAME = re.compile(r"[a-z0-9_]+")  # hashlib.new() names, lowercased (PEP 691)
 _API_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
 _SERIAL_COMMENT = re.compile(r"\s*SERIAL\s+(.*?)\s*", re.DOTALL)
+#: An absolute http(s) URL that ``urljoin`` and ``urldefrag`` give back unchanged: lowercase
+#: scheme, a netloc without brackets, and a path of printable ASCII with no parameters, query
+#: or fragment. Such URLs (every file URL of the real index's JSON pages) skip ``urljoin``,
+#: the costliest step of reading a page of thousands of files.
+_PLAIN_URL = re.compile(r"https?://[!$&'()*+,\-.0-9:=@A-Z_a-z~%]+/[!$&'()*+,\-./0-9:=@A-Z_a-z~%]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a big page lists thousands
 class DistFile:
     """One file listed on a project page."""
 
@@ -271,7 +276,10 @@ def _check_api_version(value: object, where: str, url: str) -> str:
 
 def _file_url(page_url: str, href: str) -> tuple[str, str]:
     """Absolute URL without fragment, and the fragment (PEP 503: relative URLs are allowed)."""
-    absolute, fragment = urldefrag(urljoin(page_url, href.strip()))
+    href = href.strip()
+    if _PLAIN_URL.fullmatch(href):
+        return href, ""
+    absolute, fragment = urldefrag(urljoin(page_url, href))
     return absolute, fragment
 
 
@@ -286,9 +294,9 @@ def _check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str)
             raise MalformedPage(url, f"bad hash name {name!r} in {where}")
         if not isinstance(value, str) or not _HEX.fullmatch(value):
             raise MalformedPage(url, f"bad {name} digest {value!r} in {where}")
-        if checked.get(name.lower(), value.lower()) != value.lower():
-            raise MalformedPage(url, f"two different {name.lower()} digests in {where}")
-        checked[name.lower()] = value.lower()
+        key, digest = name.lower(), value.lower()
+        if checked.setdefault(key, digest) != digest:
+            raise MalformedPage(url, f"two different {key} digests in {where}")
     return checked
 
 
@@ -298,6 +306,8 @@ def _fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:
     pip scans the fragment for ``sha256=`` and the other names in ``_FRAGMENT_HASHES``;
     anything else in a fragment (``egg=``, ``subdirectory=``) is not a hash.
     """
+    if not fragment:
+        return {}
     pairs: list[tuple[object, object]] = []
     for item in fragment.split("&"):
         name, sep, value = item.partition("=")
@@ -308,7 +318,9 @@ def _fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:
 
 def _check_filename(filename: str, where: str, url: str) -> str:
     """A file name must be one path segment: other modules may use it to name files on disk."""
-    if not filename or filename in (".", "..") or any(c in filename for c in "/\\\0"):
+    if not filename or filename in (".", "..") or "/" in filename or "\\" in filename or (
+        "\0" in filename
+    ):
         raise MalformedPage(url, f"bad filename {filename!r} in {where}")
     return filename
 
@@ -347,11 +359,13 @@ def _name_from_url(url: str) -> str:
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Refuse duplicate object keys: parsers disagree on which one wins (RFC 8259 4)."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
