@@ -534,7 +534,12 @@ class Guard:
                 except MalformedPage as exc:
                     problem = str(exc)
                     continue
-                verdict = judge(serial, content_fingerprint(page), evidence)
+                # Only an origin's answer is compared with the content: a page of thousands of
+                # files is not fingerprinted for nothing.
+                fingerprint = (
+                    content_fingerprint(page) if evidence.origin_fingerprint is not None else ()
+                )
+                verdict = judge(serial, fingerprint, evidence)
                 if serial is None:
                     serialless_copies += 1
                 else:
