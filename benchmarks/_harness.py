@@ -94,12 +94,27 @@ def publish_real_tree(origin: Origin, *, scale: float = 1.0, shape: Path = REAL_
 
 
 @dataclass
+class Index:
+    """A live index named by the user (``python -m benchmarks --index URL``): its simple URL
+    and, if given, its changelog; never used by the tests."""
+
+    simple_url: str
+    changelog_url: str | None = None
+
+
+@dataclass
 class World:
-    """An origin and a CDN in front of it, both with the same latency per request."""
+    """An origin and a CDN in front of it, both with the same latency per request; or, for
+    ``--index``, a live index and no origin."""
 
     origin: Origin
-    cdn: CDN
+    cdn: CDN | Index
     latency: float
+
+
+def live_requirements(shape: Path = REAL_SHAPE) -> list[str]:
+    """What the recorded shape was resolved from, to resolve it again on a live index."""
+    return list(json.loads(shape.read_text(encoding="utf-8"))["requirements"])
 
 
 @contextmanager
@@ -231,7 +246,8 @@ class Side:
         pip_args = [pip_command, "--index-url", w.cdn.simple_url, *args]
         if not self.guarded:
             return [sys.executable, "-m", "pip", *pip_args]
-        guard = ["--changelog", w.cdn.changelog_url]
+        changelog = w.cdn.changelog_url
+        guard = ["--changelog", changelog] if changelog else []
         if report is not None:
             guard += ["--guard-report", str(report)]
         return [sys.executable, "-m", "safe_pip", *guard, *pip_args]

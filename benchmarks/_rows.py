@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import statistics
@@ -14,10 +15,12 @@ from pathlib import Path
 import requests
 
 from benchmarks._harness import (
+    Index,
     Outcome,
     Side,
     World,
     alternate,
+    live_requirements,
     median_ratio,
     publish_real_tree,
     publish_tree,
@@ -71,11 +74,17 @@ def overhead(
     )
 
 
+def _share(scale: float) -> str:
+    return "" if scale == 1 else f" ({scale:g} of its files)"
+
+
 def _median_pair_ratio(pairs: Sequence[tuple[float, float]]) -> float:
     return statistics.median(b / a for a, b in pairs) if all(a > 0 for a, _ in pairs) else 0.0
 
 
-def real(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
+def real(
+    latency: float, runs: int, *, scale: float = 1.0, index: Index | None = None
+) -> list[Row]:
     """A real-shaped resolution (``benchmarks/real_shape.json``): ``install --dry-run``
     through safe-pip vs pip, alternating; wall time, the guard's CPU beside pip's, and the
     guard's peak RSS.
@@ -83,10 +92,16 @@ def real(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
     Guard CPU is the safe-pip process's own user+sys time (every thread of it: proxy, page
     checks, prefetching), its pip child left out; pip's CPU is the plain pip run's. Both are
     read when the process ends (``run_cmd(cpu=True)``); the ratio is the median of pairs.
+
+    ``index``: resolve the recorded requirements on that live index instead (the latency is
+    the index's own).
     """
     options = ["--dry-run", "--ignore-installed"]
-    with world(latency) as w, sides() as (plain, guarded):
-        roots = publish_real_tree(w.origin, scale=scale)
+    here: contextlib.AbstractContextManager[World] = world(latency)
+    if index is not None:
+        here = contextlib.nullcontext(World(None, index, 0.0))  # type: ignore[arg-type]
+    with here as w, sides() as (plain, guarded):
+        roots = live_requirements() if index else publish_real_tree(w.origin, scale=scale)
         reqs = [*options, *roots]
         # Untimed: fills the CDN (every page variant safe-pip reads) and safe-pip's state.
         plain.install(w, reqs)
@@ -105,7 +120,7 @@ def real(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
     pip_cpu = statistics.median(o.tree_cpu_s for o in pip_runs)
     guard_cpu = statistics.median(o.own_cpu_s for o in safe_runs)
     inner_pip_cpu = statistics.median(o.tree_cpu_s - o.own_cpu_s for o in safe_runs)
-    ms = f"{latency * 1000:g} ms"
+    ms = f"{latency * 1000:g} ms" if index is None else "live"
     data: dict[str, object] = {
         "pip_s": [o.seconds for o in pip_runs],
         "safe_pip_s": [o.seconds for o in safe_runs],
@@ -118,7 +133,9 @@ def real(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
         "latency": latency,
         "scale": scale,
     }
-    what = f"real-shaped tree ({scale:g} of its files), --dry-run, {ms}/request"
+    what = f"real-shaped tree{_share(scale)}, --dry-run, {ms}/request"
+    if index is not None:
+        what = f"{' '.join(roots)} on {index.simple_url}, --dry-run"
     return [
         Row(
             f"real, {ms}",
@@ -169,7 +186,7 @@ def uv(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
             rows.append(
                 Row(
                     f"uv, {'warm' if warm else 'cold'}",
-                    f"real-shaped tree ({scale:g} of its files), `safe-pip run -- uv pip install`"
+                    f"real-shaped tree{_share(scale)}, `safe-pip run -- uv pip install`"
                     f" vs `uv pip install`, {'warm' if warm else 'empty'} uv cache, "
                     f"{latency * 1000:g} ms/request; uv {uv_s:.2f} s, "
                     f"safe-pip run {statistics.median(o.seconds for o in b):.2f} s "

@@ -1,12 +1,14 @@
 """The benchmark command: every row of the table, side by side with plain pip, in one run.
 
     python -m benchmarks [--quick] [--out DIR] [--only ROW ...]
+    python -m benchmarks --index URL [--changelog URL] --only real
 
 Starts the simulator's origin and CDN on 127.0.0.1 with 20 ms per request (unless a row says
 otherwise), runs plain pip and safe-pip alternately with the same pip, and prints a Markdown
 table (medians of at least 5 runs; ``--quick``: one run per row, small sizes, for the smoke
 test). Writes ``results.json`` and, when matplotlib is installed (the ``bench`` extra),
-``overhead.png`` (overhead against the number of projects) to ``--out``.
+``overhead.png`` (overhead against the number of projects) to ``--out``. ``--index`` runs
+the real-shaped rows against a live index the user names (never the tests).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if __package__ in (None, ""):  # run as ``python benchmarks/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import _rows
-from benchmarks._harness import byte_compile, machine
+from benchmarks._harness import Index, byte_compile, machine
 from benchmarks._rows import Row
 
 LATENCY = 0.02
@@ -111,13 +113,28 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run only these rows (no curve): {', '.join(_plan(False))}",
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the overhead curve")
+    parser.add_argument(
+        "--index",
+        metavar="URL",
+        help="run the real rows against this live simple index instead of the simulator "
+        "(the recorded shape's requirements; only with --only real)",
+    )
+    parser.add_argument(
+        "--changelog", metavar="URL", help="with --index: the index's changelog (XML-RPC)"
+    )
     args = parser.parse_args(argv)
+    plan = _plan(args.quick)
+    if args.index:
+        if args.only != ["real"]:
+            parser.error("--index runs the real rows only: add --only real")
+        index = Index(args.index, args.changelog)
+        plan = {"real": lambda: _rows.real(0.0, 1 if args.quick else 5, index=index)}
     args.out.mkdir(parents=True, exist_ok=True)
     byte_compile()
     described = machine()
     print(f"safe-pip benchmarks on {described}", file=sys.stderr, flush=True)
     rows: list[Row] = []
-    for name, measure in _plan(args.quick).items():
+    for name, measure in plan.items():
         if args.only and name not in args.only:
             continue
         started = time.perf_counter()
