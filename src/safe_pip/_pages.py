@@ -283,6 +283,11 @@ def _file_url(page_url: str, href: str) -> tuple[str, str]:
     return absolute, fragment
 
 
+#: Hash names found good, as given -> lowercased: every file of a page names the same one or
+#: two, so each is checked once, and every file's dict shares one key string.
+_HASH_NAMES: dict[str, str] = {}
+
+
 def _check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) -> dict[str, str]:
     """PEP 691: hash names as for ``hashlib.new`` (lowercase), values hex digests.
 
@@ -290,11 +295,16 @@ def _check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str)
     """
     checked: dict[str, str] = {}
     for name, value in hashes:
-        if not isinstance(name, str) or not _HASH_NAME.fullmatch(name.lower()):
-            raise MalformedPage(url, f"bad hash name {name!r} in {where}")
+        key = _HASH_NAMES.get(name) if type(name) is str else None
+        if key is None:
+            if not isinstance(name, str) or not _HASH_NAME.fullmatch(name.lower()):
+                raise MalformedPage(url, f"bad hash name {name!r} in {where}")
+            key = name.lower()
+            if len(_HASH_NAMES) < 64:
+                _HASH_NAMES[name] = key
         if not isinstance(value, str) or not _HEX.fullmatch(value):
             raise MalformedPage(url, f"bad {name} digest {value!r} in {where}")
-        key, digest = name.lower(), value.lower()
+        digest = value.lower()
         if checked.setdefault(key, digest) != digest:
             raise MalformedPage(url, f"two different {key} digests in {where}")
     return checked
