@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import statistics
@@ -14,10 +15,14 @@ from pathlib import Path
 import requests
 
 from benchmarks._harness import (
+    Index,
+    Outcome,
     Side,
     World,
     alternate,
+    live_requirements,
     median_ratio,
+    publish_real_tree,
     publish_tree,
     run_cmd,
     sides,
@@ -67,6 +72,139 @@ def overhead(
         ratio <= limit if limit > 1 else ratio < limit,
         {"pip_s": a, "safe_pip_s": b, "ratio": ratio, "size": size, "latency": latency},
     )
+
+
+def _share(scale: float) -> str:
+    return "" if scale == 1 else f" ({scale:g} of its files)"
+
+
+def _median_pair_ratio(pairs: Sequence[tuple[float, float]]) -> float:
+    return statistics.median(b / a for a, b in pairs) if all(a > 0 for a, _ in pairs) else 0.0
+
+
+def real(
+    latency: float, runs: int, *, scale: float = 1.0, index: Index | None = None
+) -> list[Row]:
+    """A real-shaped resolution (``benchmarks/real_shape.json``): ``install --dry-run``
+    through safe-pip vs pip, alternating; wall time, the guard's CPU beside pip's, and the
+    guard's peak RSS.
+
+    Guard CPU is the safe-pip process's own user+sys time (every thread of it: proxy, page
+    checks, prefetching), its pip child left out; pip's CPU is the plain pip run's. Both are
+    read when the process ends (``run_cmd(cpu=True)``); the ratio is the median of pairs.
+
+    ``index``: resolve the recorded requirements on that live index instead (the latency is
+    the index's own).
+    """
+    options = ["--dry-run", "--ignore-installed"]
+    here: contextlib.AbstractContextManager[World] = world(latency)
+    if index is not None:
+        here = contextlib.nullcontext(World(None, index, 0.0))  # type: ignore[arg-type]
+    with here as w, sides() as (plain, guarded):
+        roots = live_requirements() if index else publish_real_tree(w.origin, scale=scale)
+        reqs = [*options, *roots]
+        # Untimed: fills the CDN (every page variant safe-pip reads) and safe-pip's state.
+        plain.install(w, reqs)
+        guarded.install(w, reqs)
+        pip_runs: list[Outcome] = []
+        safe_runs: list[Outcome] = []
+        for i in range(runs):
+            order = (plain, guarded) if i % 2 == 0 else (guarded, plain)
+            for side in order:
+                outcome = side.install(w, reqs, watch_rss=side.guarded, cpu=True)
+                (safe_runs if side.guarded else pip_runs).append(outcome)
+    wall = median_ratio([o.seconds for o in pip_runs], [o.seconds for o in safe_runs])
+    pairs = list(zip(pip_runs, safe_runs, strict=True))
+    cpu = _median_pair_ratio([(p.tree_cpu_s, g.own_cpu_s) for p, g in pairs])
+    rss = statistics.median(o.peak_rss_kb for o in safe_runs) / 1024
+    pip_cpu = statistics.median(o.tree_cpu_s for o in pip_runs)
+    guard_cpu = statistics.median(o.own_cpu_s for o in safe_runs)
+    inner_pip_cpu = statistics.median(o.tree_cpu_s - o.own_cpu_s for o in safe_runs)
+    ms = f"{latency * 1000:g} ms" if index is None else "live"
+    data: dict[str, object] = {
+        "pip_s": [o.seconds for o in pip_runs],
+        "safe_pip_s": [o.seconds for o in safe_runs],
+        "pip_cpu_s": [o.tree_cpu_s for o in pip_runs],
+        "guard_cpu_s": [o.own_cpu_s for o in safe_runs],
+        "guarded_pip_cpu_s": [o.tree_cpu_s - o.own_cpu_s for o in safe_runs],
+        "guard_peak_rss_mb": [o.peak_rss_kb / 1024 for o in safe_runs],
+        "ratio": wall,
+        "cpu_ratio": cpu,
+        "latency": latency,
+        "scale": scale,
+    }
+    what = f"real-shaped tree{_share(scale)}, --dry-run, {ms}/request"
+    if index is not None:
+        what = f"{' '.join(roots)} on {index.simple_url}, --dry-run"
+    return [
+        Row(
+            f"real, {ms}",
+            f"{what}; pip {statistics.median(data['pip_s']):.2f} s, "  # type: ignore[arg-type]
+            f"safe-pip {statistics.median(data['safe_pip_s']):.2f} s",  # type: ignore[arg-type]
+            f"{wall:.2f}",
+            "≤ 0.35",
+            wall <= 0.35,
+            data,
+        ),
+        Row(
+            "real, guard CPU",
+            f"{what}; CPU (user+sys): pip {pip_cpu:.2f} s, guard {guard_cpu:.2f} s "
+            f"(its pip {inner_pip_cpu:.2f} s)",
+            f"{cpu:.2f}",
+            "≤ 0.30",
+            cpu <= 0.30,
+        ),
+        Row(
+            "real, guard memory",
+            f"{what}; the safe-pip process's peak RSS (VmHWM)",
+            f"{rss:.0f} MB",
+            "≤ 80 MB",
+            rss <= 80,
+        ),
+    ]
+
+
+def uv(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
+    """``safe-pip run -- uv pip install`` vs ``uv pip install`` of the real-shaped tree, with
+    an empty uv cache (each side's own, emptied before every run) and with it warm."""
+    rows = []
+    with world(latency) as w, sides() as (plain, guarded):
+        roots = publish_real_tree(w.origin, scale=scale)
+        for cache, limit in (("none", 1.15), ("keep", 1.25)):
+            # Untimed: fills the CDN and safe-pip's state (and, for "keep", both caches).
+            plain.uv_install(w, roots, cache=cache)
+            guarded.uv_install(w, roots, cache=cache)
+            a: list[Outcome] = []
+            b: list[Outcome] = []
+            for i in range(runs):
+                order = (plain, guarded) if i % 2 == 0 else (guarded, plain)
+                for side in order:
+                    (b if side.guarded else a).append(side.uv_install(w, roots, cache=cache))
+            ratio = median_ratio([o.seconds for o in a], [o.seconds for o in b])
+            warm = cache == "keep"
+            uv_s = statistics.median(o.seconds for o in a)
+            rows.append(
+                Row(
+                    f"uv, {'warm' if warm else 'cold'}",
+                    f"real-shaped tree{_share(scale)}, `safe-pip run -- uv pip install`"
+                    f" vs `uv pip install`, {'warm' if warm else 'empty'} uv cache, "
+                    f"{latency * 1000:g} ms/request; uv {uv_s:.2f} s, "
+                    f"safe-pip run {statistics.median(o.seconds for o in b):.2f} s "
+                    f"(guard CPU {statistics.median(o.own_cpu_s for o in b):.2f} s)",
+                    f"{ratio:.2f}",
+                    f"≤ {limit:.2f}",
+                    ratio <= limit,
+                    {
+                        "uv_s": [o.seconds for o in a],
+                        "safe_pip_s": [o.seconds for o in b],
+                        "uv_cpu_s": [o.tree_cpu_s for o in a],
+                        "guard_cpu_s": [o.own_cpu_s for o in b],
+                        "ratio": ratio,
+                        "latency": latency,
+                    },
+                )
+            )
+    return rows
 
 
 def overhead_curve(latency: float, sizes: Sequence[int], runs: int) -> dict[int, dict[str, float]]:
@@ -233,4 +371,4 @@ def throughput(clients: int, seconds: float) -> Row:
 
 
 __all__ = ["Row", "Side", "authority_calls", "check", "memory", "overhead", "overhead_curve",
-           "recovery", "throughput"]
+           "real", "recovery", "throughput", "uv"]

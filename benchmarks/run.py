@@ -1,12 +1,14 @@
 """The benchmark command: every row of the table, side by side with plain pip, in one run.
 
     python -m benchmarks [--quick] [--out DIR] [--only ROW ...]
+    python -m benchmarks --index URL [--changelog URL] --only real
 
 Starts the simulator's origin and CDN on 127.0.0.1 with 20 ms per request (unless a row says
 otherwise), runs plain pip and safe-pip alternately with the same pip, and prints a Markdown
 table (medians of at least 5 runs; ``--quick``: one run per row, small sizes, for the smoke
 test). Writes ``results.json`` and, when matplotlib is installed (the ``bench`` extra),
-``overhead.png`` (overhead against the number of projects) to ``--out``.
+``overhead.png`` (overhead against the number of projects) to ``--out``. ``--index`` runs
+the real-shaped rows against a live index the user names (never the tests).
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ if __package__ in (None, ""):  # run as ``python benchmarks/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import _rows
-from benchmarks._harness import byte_compile, machine
+from benchmarks._harness import Index, byte_compile, machine
 from benchmarks._rows import Row
 
 LATENCY = 0.02
+#: Where real pages come from: about 110 ms a page on the real index.
+REAL_LATENCY = 0.1
 HERE = Path(__file__).resolve().parent
 
 
-def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
+def _plan(quick: bool) -> dict[str, Callable[[], Row | list[Row]]]:
     runs = 1 if quick else 5
     # The overhead rows compare two 2-to-4-second runs on a shared machine, where one run can
     # vary by a quarter (plain pip took 1.90 to 2.82 s within one row's nine pairs): the
@@ -38,6 +42,7 @@ def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
     # margin. 21 pairs narrow it by about a third (1/sqrt(n)); the other rows take 5.
     pairs = 1 if quick else 21
     tree = 3 if quick else 30
+    real_scale = 0.05 if quick else 1.0
     return {
         "overhead-20": lambda: _rows.overhead(LATENCY, size=tree, runs=pairs, warm_up=not quick),
         "overhead-0": lambda: _rows.overhead(0.0, size=tree, runs=pairs, warm_up=not quick),
@@ -49,6 +54,10 @@ def _plan(quick: bool) -> dict[str, Callable[[], Row]]:
         ),
         "check": lambda: _rows.check(20 if quick else 200, LATENCY),
         "throughput": lambda: _rows.throughput(32, 2.0 if quick else 10.0),
+        # The real-shaped tree: ~25 s a plain pip run at 100 ms, so 5 pairs; the smoke test
+        # lists a twentieth of its files with no latency.
+        "real": lambda: _rows.real(0.0 if quick else REAL_LATENCY, runs, scale=real_scale),
+        "uv": lambda: _rows.uv(0.0 if quick else REAL_LATENCY, runs, scale=real_scale),
     }
 
 
@@ -104,20 +113,36 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run only these rows (no curve): {', '.join(_plan(False))}",
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the overhead curve")
+    parser.add_argument(
+        "--index",
+        metavar="URL",
+        help="run the real rows against this live simple index instead of the simulator "
+        "(the recorded shape's requirements; only with --only real)",
+    )
+    parser.add_argument(
+        "--changelog", metavar="URL", help="with --index: the index's changelog (XML-RPC)"
+    )
     args = parser.parse_args(argv)
+    plan = _plan(args.quick)
+    if args.index:
+        if args.only != ["real"]:
+            parser.error("--index runs the real rows only: add --only real")
+        index = Index(args.index, args.changelog)
+        plan = {"real": lambda: _rows.real(0.0, 1 if args.quick else 5, index=index)}
     args.out.mkdir(parents=True, exist_ok=True)
     byte_compile()
     described = machine()
     print(f"safe-pip benchmarks on {described}", file=sys.stderr, flush=True)
     rows: list[Row] = []
-    for name, measure in _plan(args.quick).items():
+    for name, measure in plan.items():
         if args.only and name not in args.only:
             continue
         started = time.perf_counter()
-        row = measure()
-        print(f"  {row.name}: {row.value} ({time.perf_counter() - started:.0f} s)",
-              file=sys.stderr, flush=True)
-        rows.append(row)
+        measured = measure()
+        for row in measured if isinstance(measured, list) else [measured]:
+            print(f"  {row.name}: {row.value} ({time.perf_counter() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
+            rows.append(row)
     results: dict[str, object] = {"machine": described, "rows": [asdict(r) for r in rows]}
     if not args.no_plot and not args.only:
         sizes = (1, 2) if args.quick else (1, 10, 30, 100, 300)

@@ -17,6 +17,11 @@ ROWS = {
     "memory",
     "check",
     "throughput",
+    "real, 0 ms",  # --quick: the real-shaped tree's smaller version, with no latency
+    "real, guard CPU",
+    "real, guard memory",
+    "uv, cold",
+    "uv, warm",
 }
 
 
@@ -35,7 +40,10 @@ def test_quick_benchmark_measures_every_row(tmp_path: Path) -> None:
     assert set(rows) == ROWS
     assert results["machine"]["cores"] and results["machine"]["pip"] != "unknown"
     assert rows["authority calls"]["ok"] is True  # counts, not timings: bounded at any speed
-    for name in ("overhead, 20 ms", "overhead, 0 ms", "overhead, warm"):
+    for name in ("overhead, 20 ms", "overhead, 0 ms", "overhead, warm", "uv, cold", "uv, warm"):
         assert rows[name]["data"]["ratio"] > 0
+    real = rows["real, 0 ms"]["data"]
+    assert real["ratio"] > 0 and real["cpu_ratio"] > 0
+    assert min(real["guard_cpu_s"]) > 0 and min(real["guard_peak_rss_mb"]) > 0
     assert set(results["curve"]) == {"1", "2"}
     assert "| recovery |" in proc.stdout and "| memory |" in proc.stdout

@@ -309,6 +309,35 @@ def test_yank_unyank_and_removals(origin: Origin, http: requests.Session) -> Non
     assert origin.project_serial("foo") == serial == origin.last_serial
 
 
+def test_added_wheels_are_listed_installable_and_share_the_metadata(
+    origin: Origin, http: requests.Session, tmp_path: Path
+) -> None:
+    origin.publish("Foo", "1.0", requires=["bar>=1"], requires_python=">=3.8")
+    tags = ["cp311-cp311-manylinux_2_17_x86_64", "cp312-cp312-win_amd64"]
+    serial = origin.add_wheels("foo", "1.0", tags)
+    assert [e.action for e in origin.journal[-2:]] == [
+        "add cp311 file foo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "add cp312 file foo-1.0-cp312-cp312-win_amd64.whl",
+    ]
+    assert serial == origin.project_serial("foo") == origin.last_serial
+    files = get(http, origin.simple_url + "foo/").json()["files"]
+    assert len(files) == 3
+    assert len({f["hashes"]["sha256"] for f in files}) == 3  # each wheel its own bytes
+    assert len({f["core-metadata"]["sha256"] for f in files}) == 1
+    assert {f["requires-python"] for f in files} == {">=3.8"}
+    added = next(f for f in files if "manylinux" in f["filename"])
+    wheel = http.get(added["url"], timeout=10).content
+    assert hashlib.sha256(wheel).hexdigest() == added["hashes"]["sha256"]
+    with zipfile.ZipFile(io.BytesIO(wheel)) as zf:
+        assert zf.testzip() is None
+        assert zf.comment == added["filename"].encode()
+    assert http.get(added["url"] + ".metadata", timeout=10).content == metadata_of(wheel)
+    with pytest.raises(ValueError, match="already used"):
+        origin.add_wheels("foo", "1.0", tags[:1])
+    with pytest.raises(KeyError):
+        origin.add_wheels("foo", "2.0", tags)
+
+
 def test_journal_action_strings_and_role_changes(origin: Origin) -> None:
     origin.publish("Foo", "1.0")
     origin.yank("Foo", "1.0")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import IO, Literal, NoReturn, Protocol
 
@@ -86,7 +87,7 @@ class IndexEntry:
         return redact(self.upstream)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per file of every page served
 class FileEntry:
     """A file listed on a page the guard served, and what the page says its bytes are."""
 
@@ -415,7 +416,10 @@ class Guard:
                 "text/html; charset=utf-8",
                 checked.record,
             )
-        checked.rendered[fmt] = served
+        if self.page_ttl is not None:
+            # Kept for the next client (serve); one run's pip asks for a page once, and a
+            # big page's rendering is as large as its body.
+            checked.rendered[fmt] = served
         return served
 
     def verified(self, entry: IndexEntry, project: str) -> ProjectPage | None:
@@ -530,7 +534,12 @@ class Guard:
                 except MalformedPage as exc:
                     problem = str(exc)
                     continue
-                verdict = judge(serial, content_fingerprint(page), evidence)
+                # Only an origin's answer is compared with the content: a page of thousands of
+                # files is not fingerprinted for nothing.
+                fingerprint = (
+                    content_fingerprint(page) if evidence.origin_fingerprint is not None else ()
+                )
+                verdict = judge(serial, fingerprint, evidence)
                 if serial is None:
                     serialless_copies += 1
                 else:
@@ -825,20 +834,31 @@ class Guard:
     # -- files ------------------------------------------------------------------------------
 
     def _rewrite_for(self, entry: IndexEntry, page: ProjectPage) -> Callable[[str], str]:
-        by_url = {f.url: f for f in page.files}
+        """The proxy URL of each file the page lists. All of them are registered at once,
+        under one lock (a page can list thousands); the page's hash dicts are shared, not
+        copied (nothing changes them), to keep a big page's registry small."""
+        proxied: dict[str, str] = {}
+        base = f"{self.proxy_base}/f/"
+        with self._lock:
+            for dist in page.files:
+                meta = dist.core_metadata
+                file_id = self._register(
+                    dist.url,
+                    dist.filename,
+                    _own_dict(dist.hashes),
+                    _own_dict(meta) if isinstance(meta, dict) else {},
+                    entry,
+                )
+                # (A URL listed twice: the last file wins, for its entry and its link.)
+                proxied[dist.url] = f"{base}{file_id}/{_quote(dist.filename)}"
 
         def rewrite(url: str) -> str:
-            dist = by_url.get(url)
-            filename = dist.filename if dist else url.rsplit("/", 1)[-1].split("?")[0]
-            meta = dist.core_metadata if dist else None
-            file_id = self.register_file(
-                url,
-                filename,
-                dict(dist.hashes) if dist else {},
-                dict(meta) if isinstance(meta, dict) else {},
-                entry,
-            )
-            return f"{self.proxy_base}/f/{file_id}/{urllib.parse.quote(filename)}"
+            found = proxied.get(url)
+            if found is not None:
+                return found
+            filename = url.rsplit("/", 1)[-1].split("?")[0]
+            file_id = self.register_file(url, filename, {}, {}, entry)
+            return f"{base}{file_id}/{urllib.parse.quote(filename)}"
 
         return rewrite
 
@@ -851,12 +871,22 @@ class Guard:
         entry: IndexEntry,
     ) -> int:
         with self._lock:
-            file_id = self._file_ids.get(url)
-            if file_id is None:
-                file_id = len(self._file_ids)
-                self._file_ids[url] = file_id
-            self.files[file_id] = FileEntry(url, filename, hashes, metadata_hashes, entry)
-            return file_id
+            return self._register(url, filename, hashes, metadata_hashes, entry)
+
+    def _register(
+        self,
+        url: str,
+        filename: str,
+        hashes: dict[str, str],
+        metadata_hashes: dict[str, str],
+        entry: IndexEntry,
+    ) -> int:
+        file_id = self._file_ids.get(url)
+        if file_id is None:
+            file_id = len(self._file_ids)
+            self._file_ids[url] = file_id
+        self.files[file_id] = FileEntry(url, filename, hashes, metadata_hashes, entry)
+        return file_id
 
     def fetch_file(self, file_id: int, name: str) -> tuple[IO[bytes], int]:
         """A listed file (or its PEP 658 metadata), verified against the page's hashes.
@@ -1014,6 +1044,18 @@ class Guard:
                 "authority_calls": list(self.authority_calls),
                 "refusals": [asdict(r) for r in self.refusals],
             }
+
+
+#: File names ``urllib.parse.quote`` leaves as they are (wheel names nearly always are).
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.\-~/]*")
+
+
+def _quote(filename: str) -> str:
+    return filename if _UNQUOTED.fullmatch(filename) else urllib.parse.quote(filename)
+
+
+def _own_dict(mapping: Mapping[str, str]) -> dict[str, str]:
+    return mapping if isinstance(mapping, dict) else dict(mapping)
 
 
 def _metadata_url(url: str) -> str:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, Literal, NewType
+from typing import Any, Literal, NewType, NoReturn
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from safe_pip._errors import MalformedPage
@@ -60,9 +60,14 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _HASH_NAME = re.compile(r"[a-z0-9_]+")  # hashlib.new() names, lowercased (PEP 691)
 _API_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
 _SERIAL_COMMENT = re.compile(r"\s*SERIAL\s+(.*?)\s*", re.DOTALL)
+#: An absolute http(s) URL that ``urljoin`` and ``urldefrag`` give back unchanged: lowercase
+#: scheme, a netloc without brackets, and a path of printable ASCII with no parameters, query
+#: or fragment. Such URLs (every file URL of the real index's JSON pages) skip ``urljoin``,
+#: the costliest step of reading a page of thousands of files.
+_PLAIN_URL = re.compile(r"https?://[!$&'()*+,\-.0-9:=@A-Z_a-z~%]+/[!$&'()*+,\-./0-9:=@A-Z_a-z~%]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a big page lists thousands
 class DistFile:
     """One file listed on a project page."""
 
@@ -271,8 +276,16 @@ def _check_api_version(value: object, where: str, url: str) -> str:
 
 def _file_url(page_url: str, href: str) -> tuple[str, str]:
     """Absolute URL without fragment, and the fragment (PEP 503: relative URLs are allowed)."""
-    absolute, fragment = urldefrag(urljoin(page_url, href.strip()))
+    href = href.strip()
+    if _PLAIN_URL.fullmatch(href):
+        return href, ""
+    absolute, fragment = urldefrag(urljoin(page_url, href))
     return absolute, fragment
+
+
+#: Hash names found good, as given -> lowercased: every file of a page names the same one or
+#: two, so each is checked once, and every file's dict shares one key string.
+_HASH_NAMES: dict[str, str] = {}
 
 
 def _check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) -> dict[str, str]:
@@ -282,13 +295,18 @@ def _check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str)
     """
     checked: dict[str, str] = {}
     for name, value in hashes:
-        if not isinstance(name, str) or not _HASH_NAME.fullmatch(name.lower()):
-            raise MalformedPage(url, f"bad hash name {name!r} in {where}")
+        key = _HASH_NAMES.get(name) if type(name) is str else None
+        if key is None:
+            if not isinstance(name, str) or not _HASH_NAME.fullmatch(name.lower()):
+                raise MalformedPage(url, f"bad hash name {name!r} in {where}")
+            key = name.lower()
+            if len(_HASH_NAMES) < 64:
+                _HASH_NAMES[name] = key
         if not isinstance(value, str) or not _HEX.fullmatch(value):
             raise MalformedPage(url, f"bad {name} digest {value!r} in {where}")
-        if checked.get(name.lower(), value.lower()) != value.lower():
-            raise MalformedPage(url, f"two different {name.lower()} digests in {where}")
-        checked[name.lower()] = value.lower()
+        digest = value.lower()
+        if checked.setdefault(key, digest) != digest:
+            raise MalformedPage(url, f"two different {key} digests in {where}")
     return checked
 
 
@@ -298,6 +316,8 @@ def _fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:
     pip scans the fragment for ``sha256=`` and the other names in ``_FRAGMENT_HASHES``;
     anything else in a fragment (``egg=``, ``subdirectory=``) is not a hash.
     """
+    if not fragment:
+        return {}
     pairs: list[tuple[object, object]] = []
     for item in fragment.split("&"):
         name, sep, value = item.partition("=")
@@ -308,7 +328,9 @@ def _fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:
 
 def _check_filename(filename: str, where: str, url: str) -> str:
     """A file name must be one path segment: other modules may use it to name files on disk."""
-    if not filename or filename in (".", "..") or any(c in filename for c in "/\\\0"):
+    if not filename or filename in (".", "..") or "/" in filename or "\\" in filename or (
+        "\0" in filename
+    ):
         raise MalformedPage(url, f"bad filename {filename!r} in {where}")
     return filename
 
@@ -347,11 +369,13 @@ def _name_from_url(url: str) -> str:
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Refuse duplicate object keys: parsers disagree on which one wins (RFC 8259 4)."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -407,35 +431,41 @@ def _parse_json(text: str, url: str, serials: dict[SerialSource, int]) -> Projec
 
 def _json_file(raw: object, where: str, url: str) -> DistFile:
     """One entry of ``files``. ``null`` counts as absent for the optional keys (the real
-    index sends ``"requires-python": null``)."""
+    index sends ``"requires-python": null``).
+
+    Written for speed (a page can list thousands of files): the optional keys are checked
+    inline, in the order the checks have always run, so the same entry fails the same way.
+    """
     if not isinstance(raw, dict):
         raise MalformedPage(url, f"{where} is not an object")
+    get = raw.get
 
-    def optional(key: str, kind: type | tuple[type, ...]) -> Any:
-        value = raw.get(key)
-        if value is not None and not isinstance(value, kind):
-            raise MalformedPage(url, f"{where}.{key} is {value!r}, of the wrong type")
-        return value
-
-    filename = raw.get("filename")
+    filename = get("filename")
     if not isinstance(filename, str) or not filename:
         raise MalformedPage(url, f"{where} has no filename")
     _check_filename(filename, where, url)
-    href = raw.get("url")
+    href = get("url")
     if not isinstance(href, str) or not href.strip():
         raise MalformedPage(url, f"{where} ({filename}) has no url")
     file_url, fragment = _file_url(url, href)
 
-    hashes_raw = optional("hashes", dict) or {}
-    hashes = _check_hashes(hashes_raw.items(), f"{where}.hashes", url)
-    # pip merges hashes from a URL fragment too; a conflict is an inconsistent page.
-    for hash_name, digest in _fragment_hashes(fragment, f"{where}.url", url).items():
-        if hashes.setdefault(hash_name, digest) != digest:
-            raise MalformedPage(url, f"{where}: url fragment and hashes disagree on {hash_name}")
+    hashes_raw = get("hashes")
+    if hashes_raw is not None and not isinstance(hashes_raw, dict):
+        _wrong_type(url, where, "hashes", hashes_raw)
+    hashes = _check_hashes((hashes_raw or {}).items(), f"{where}.hashes", url)
+    if fragment:
+        # pip merges hashes from a URL fragment too; a conflict is an inconsistent page.
+        for hash_name, digest in _fragment_hashes(fragment, f"{where}.url", url).items():
+            if hashes.setdefault(hash_name, digest) != digest:
+                raise MalformedPage(
+                    url, f"{where}: url fragment and hashes disagree on {hash_name}"
+                )
 
     # PEP 592 / 691: false, true, or a reason string. "" is outside the spec; pip reads it as
     # not yanked, uv as yanked: we take the safe side (yanked, no reason).
-    yanked_raw = optional("yanked", (bool, str))
+    yanked_raw = get("yanked")
+    if yanked_raw is not None and not isinstance(yanked_raw, (bool, str)):
+        _wrong_type(url, where, "yanked", yanked_raw)
     yanked = yanked_raw is not None and yanked_raw is not False
     reason = yanked_raw if isinstance(yanked_raw, str) and yanked_raw else None
 
@@ -443,31 +473,49 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
     # still sends data-dist-info-metadata (its pre-PEP 714 bug, warehouse #13705).
     metadata: Mapping[str, str] | bool | None = None
     for key in ("core-metadata", "dist-info-metadata", "data-dist-info-metadata"):
-        value = optional(key, (bool, dict))
+        value = get(key)
         if value is None:
             continue
+        if not isinstance(value, (bool, dict)):
+            _wrong_type(url, where, key, value)
         if isinstance(value, dict):
             metadata = _check_hashes(value.items(), f"{where}.{key}", url) or True
         else:
             metadata = True if value else None
         break
 
-    size = optional("size", int)
+    size = get("size")
+    if size is not None and not isinstance(size, int):
+        _wrong_type(url, where, "size", size)
     if isinstance(size, bool) or (size is not None and size < 0):
         raise MalformedPage(url, f"{where}.size is {size!r}, not a non-negative integer")
+
+    requires_python = get("requires-python")
+    if requires_python is not None and not isinstance(requires_python, str):
+        _wrong_type(url, where, "requires-python", requires_python)
+    gpg_sig = get("gpg-sig")
+    if gpg_sig is not None and not isinstance(gpg_sig, bool):
+        _wrong_type(url, where, "gpg-sig", gpg_sig)
+    upload_time = get("upload-time")
+    if upload_time is not None and not isinstance(upload_time, str):
+        _wrong_type(url, where, "upload-time", upload_time)
 
     return DistFile(
         filename=filename,
         url=file_url,
         hashes=hashes,
-        requires_python=optional("requires-python", str) or None,
+        requires_python=requires_python or None,
         yanked=yanked,
         yanked_reason=reason,
         core_metadata=metadata,
-        gpg_sig=optional("gpg-sig", bool),
-        upload_time=optional("upload-time", str),
+        gpg_sig=gpg_sig,
+        upload_time=upload_time,
         size=size,
     )
+
+
+def _wrong_type(url: str, where: str, key: str, value: object) -> NoReturn:
+    raise MalformedPage(url, f"{where}.{key} is {value!r}, of the wrong type")
 
 
 # ---- HTML (PEP 503, PEP 592, PEP 629, PEP 658, PEP 714)

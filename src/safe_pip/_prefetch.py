@@ -207,7 +207,11 @@ def best_candidate(
     by_version: dict[Version, list[DistFile]] = {}
     parsed: dict[str, Version | None] = {}
     for dist in page.files:
-        if dist.yanked or not isinstance(dist.core_metadata, Mapping) or not dist.core_metadata:
+        metadata = dist.core_metadata
+        # (type() first: isinstance against the Mapping ABC is slow, and this runs per file.)
+        if dist.yanked or not metadata or metadata is True:
+            continue
+        if type(metadata) is not dict and not isinstance(metadata, Mapping):
             continue
         parts = dist.filename.split("-")
         if not dist.filename.endswith(".whl") or len(parts) not in (5, 6):

@@ -5,7 +5,8 @@ safe-pip out, can drive real pip against an index whose CDN serves stale pages o
 
 - :class:`Origin` keeps projects and an append-only journal (the changelog) and serves
   PEP 503/691 project pages with their serials, the JSON API, the XML-RPC changelog and,
-  on another port, the files.
+  on another port, the files; ``Origin.add_wheels`` lists a release's wheels for many
+  platform tags without building each (real pages list thousands of files).
 - :class:`Profile` and ``PROFILES``: the kinds of index an origin can simulate (``pypi``,
   ``bandersnatch``, ``proxy-mirror``, ``devpi``, ``plain``): where serials are, which
   fields pages carry, whether the index answers a changelog.

@@ -316,6 +316,14 @@ def _version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
+def _with_zip_comment(data: bytes, comment: bytes) -> bytes:
+    """A zip archive written without a comment, given one: the end-of-central-directory
+    record is its last 22 bytes and ends with the comment's length."""
+    if len(comment) > 0xFFFF or data[-22:-18] != b"PK\x05\x06" or data[-2:] != b"\0\0":
+        raise ValueError("not a zip archive without a comment")
+    return data[:-2] + len(comment).to_bytes(2, "little") + comment
+
+
 def _iso(moment: datetime) -> str:
     # The real index formats naive-UTC datetimes with isoformat() and a literal "Z".
     return moment.isoformat() + "Z"
@@ -568,6 +576,48 @@ class Origin:
             self._files[filename] = file
             self._used_filenames.add(filename)
             serial = self._write(key, version, f"add py3 file {filename}", content=True)
+        self._notify(key)
+        return serial
+
+    def add_wheels(self, name: str, version: str, tags: Iterable[str]) -> int:
+        """List more wheels of a published release, one per wheel tag; return the last serial.
+
+        A tag is ``python-abi-platform`` (``"cp312-cp312-manylinux_2_17_x86_64"``). Real
+        pages list a wheel per platform and Python; building each would make a page of
+        thousands of files slow to publish. Each added wheel is instead the release's first
+        wheel with a zip comment of its own (a valid wheel with its own hash, installable if
+        a client picks it) and shares that wheel's metadata file. Writes one
+        ``add <python tag> file <filename>`` entry per wheel and purges once.
+        """
+        key = canonicalize_name(name)
+        with self._lock:
+            _, _, release = self._release(name, version)
+            if not release.files:
+                raise KeyError(f"release {name} {version} has no file to copy")
+            base = next(iter(release.files.values()))
+            prefix = base.filename.rsplit("-", 3)[0]  # "<name>-<version>"
+            serial = self.project_serial(name)
+            for tag in tags:
+                filename = f"{prefix}-{tag}.whl"
+                if filename in self._used_filenames:
+                    raise ValueError(f"file name {filename} was already used on this index")
+                data = _with_zip_comment(base.data, filename.encode("utf-8"))
+                file = _File(
+                    filename=filename,
+                    data=data,
+                    metadata=base.metadata,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    metadata_sha256=base.metadata_sha256,
+                    requires_python=base.requires_python,
+                    upload_time=base.upload_time,
+                    available_at=base.available_at,
+                    with_metadata=base.with_metadata,
+                )
+                release.files[filename] = file
+                self._files[filename] = file
+                self._used_filenames.add(filename)
+                action = f"add {tag.split('-', 1)[0]} file {filename}"
+                serial = self._write(key, version, action, content=True)
         self._notify(key)
         return serial
 
