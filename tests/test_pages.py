@@ -999,3 +999,41 @@ def test_pip_reads_rendered_pages(fmt: str) -> None:
     assert third.metadata_file_data is None
     assert first.is_hash_allowed(None) is False
     assert first.as_hashes().is_hash_allowed("sha256", hex_digest="ab" * 32)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://files.example/packages/ab/cd/frobnicate-1.0-py3-none-any.whl",
+        "https://files.example/packages/frobnicate-1.0.tar.gz#sha256=" + "ab" * 32,
+        "HTTPS://files.example/packages/x.whl",
+        "https://files.example/a/../b/./x.whl",
+        "https://files.example/x.whl?token=1",
+        "https://files.example/x.whl;params",
+        "https://[::1]:8080/x.whl",
+        "https://user:pw@files.example:443/x%20y.whl",
+        "https://files.example/x y.whl",
+        "https://files.example/caf\u00e9.whl",
+        "https://files.example",
+        "//files.example/x.whl",
+        "../../packages/x.whl",
+        "/packages/x.whl",
+        "x.whl#md5=" + "0" * 32,
+        "  https://files.example/x.whl  ",
+        "http://files.example/x.whl",
+        "ftp://files.example/x.whl",
+        "https://files.example/%2e%2e/x.whl",
+        "https://files.example//double//x.whl",
+        "https://files.example:/x.whl",
+        "https://files.example/x.whl%23notafragment",
+        "https://files.example/a:b@c/x.whl",
+    ],
+)
+def test_file_urls_are_resolved_as_urljoin_resolves_them(href: str) -> None:
+    """Plain absolute URLs skip urljoin (the costliest step on a page of thousands of files):
+    the result must be the one urljoin and urldefrag give, whatever the href."""
+    from urllib.parse import urldefrag, urljoin
+
+    from safe_pip._pages import _file_url
+
+    assert _file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))
