@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -52,6 +54,26 @@ def installed(target: Path) -> dict[str, str]:
         if child.name.endswith(".dist-info"):
             name, version = child.name[: -len(".dist-info")].rsplit("-", 1)
             found[name] = version
+    return found
+
+
+def tool(name: str) -> str:
+    """A command of the test extra (uv, pip-compile), from this interpreter's environment."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed (it is in the test extra)")
+    return found
+
+
+def pins(path: Path) -> dict[str, str]:
+    """``name==version`` pins of a requirements file pip-compile wrote: name -> version."""
+    found: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "==" in line and not line.startswith((" ", "#")):
+                name, version = line.split("==", 1)
+                found[name.strip()] = version.split()[0]
     return found
 
 

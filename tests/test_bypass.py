@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 from _guarded import installed, safe_pip
-from test_install import warm
 
 from safe_pip._pipcmd import parse_pip_args
-from safe_pip.testing import CDN, Origin
+from safe_pip.testing import CDN, Origin, fill_cache
 
 #: pip's options (by destination) that say where pip reads packages from, or how it reaches
 #: and trusts a host.
@@ -46,7 +45,7 @@ def world() -> Iterator[World]:
     with Origin() as origin:
         origin.publish("alpha", "1.0")
         with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-            warm(cdn, "alpha")
+            fill_cache(cdn, "alpha", api=False)
             origin.publish("alpha", "2.0")
             yield World(origin, cdn)
 

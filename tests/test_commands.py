@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_install import installed, safe_pip, warm
+from test_install import installed, safe_pip
 
-from safe_pip.testing import CDN, Origin
+from safe_pip.testing import CDN, Origin, fill_cache
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_lock_names_the_index_not_the_guard(
 
 def test_stale_lock_is_refused(origin: Origin, tmp_path: Path, state_dir: Path) -> None:
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "beta")
+        fill_cache(cdn, "beta", api=False)
         origin.publish("beta", "2.0")
         proc = safe_pip(
             "--changelog", cdn.changelog_url, "--max-wait", "1",
@@ -76,7 +76,7 @@ def test_index_url_inside_requirements_file_is_guarded(
     origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0")
         inner = tmp_path / "inner.txt"
         inner.write_text(f"--index-url {cdn.simple_url}\nalpha\n")
@@ -114,7 +114,7 @@ def test_pip_configuration_is_honoured(
 ) -> None:
     """The index comes from a pip.conf [install] section; a stale view there is refused."""
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "beta")
+        fill_cache(cdn, "beta", api=False)
         origin.publish("beta", "2.0")
         conf = tmp_path / "pip.conf"
         conf.write_text(f"[global]\ntimeout = 7\n[install]\nindex-url = {cdn.simple_url}\n")

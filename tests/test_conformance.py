@@ -23,17 +23,15 @@ guards against rollback (the last test).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from _guarded import Served, installed, safe_pip
+from _guarded import Served, installed, pins, safe_pip, tool
 
-from safe_pip.testing import CDN, PROFILES, Origin, Profile
+from safe_pip.testing import CDN, PROFILES, Origin, Profile, fill_cache
 
 BIN = Path(sys.executable).parent
 STATES = ("fresh", "purged", "stale")
@@ -42,13 +40,6 @@ PURGE_DELAY = {"fresh": 0.0, "purged": 1.5, "stale": None}
 MAX_WAIT = {"fresh": "30", "purged": "30", "stale": "3"}
 NO_SERIAL_WARNING = "gives no serials; the freshness of its pages cannot be proven"
 UNPROVEN_WARNING = "freshness not proven on"
-
-
-def tool(name: str) -> str:
-    found = BIN / name if (BIN / name).exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed (it is in the test extra)")
-    return str(found)
 
 
 def client_env(tmp_path: Path) -> dict[str, str]:
@@ -67,21 +58,6 @@ def client_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def warm(cdn: CDN, project: str) -> None:
-    """Fill every cached copy of a project page, as other users of the CDN would."""
-    for accept in (
-        "application/vnd.pypi.simple.v1+json",
-        "application/vnd.pypi.simple.v1+html",
-        "text/html",
-    ):
-        for enc in ("gzip", "identity"):
-            requests.get(
-                f"{cdn.simple_url}{project}/",
-                headers={"Accept": accept, "Accept-Encoding": enc},
-                timeout=10,
-            ).raise_for_status()
-
-
 def authority(origin: Origin, cdn: CDN) -> list[str]:
     """The changelog a user gives for this kind of index (none for an index without serials:
     there is nothing to compare)."""
@@ -91,16 +67,6 @@ def authority(origin: Origin, cdn: CDN) -> list[str]:
         # A mirror's serials are its upstream's: the upstream's changelog is its authority.
         return ["--changelog", origin.upstream_changelog_url]
     return []
-
-
-def pinned(path: Path) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "==" in line and not line.startswith((" ", "#")):
-                name, version = line.split("==", 1)
-                found[name.strip()] = version.split()[0]
-    return found
 
 
 def attempt(client: str, cdn: CDN, guard: list[str], tmp_path: Path) -> tuple[int, str | None, str]:
@@ -130,7 +96,7 @@ def attempt(client: str, cdn: CDN, guard: list[str], tmp_path: Path) -> tuple[in
             "requirements.in",
             cwd=tmp_path,
         )  # fmt: skip
-        return proc.returncode, pinned(tmp_path / "requirements.txt").get("alpha"), proc.stderr
+        return proc.returncode, pins(tmp_path / "requirements.txt").get("alpha"), proc.stderr
     served = Served(*guard, "serve", "--listen", "127.0.0.1:0", "--index", cdn.simple_url)
     try:
         if client == "serve-pip":
@@ -166,7 +132,7 @@ def test_matrix(origin: Origin, client: str, state: str, tmp_path: Path, state_d
     profile: Profile = origin.profile
     purge = PURGE_DELAY[state]
     with CDN(origin, edges=1, purge_delays=[purge], soft_purge=profile.soft_purge) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0", requires=["beta>=1"])
         guard = [*authority(origin, cdn), "--max-wait", MAX_WAIT[state]]
         code, version, stderr = attempt(client, cdn, guard, tmp_path)
@@ -204,9 +170,7 @@ def test_serials_without_an_authority_still_stop_a_rollback(
         origin.publish("beta", "1.0")
         origin.publish("alpha", "1.0", requires=["beta>=1"])
         with CDN(origin, edges=2, purge_delays=[0.0, None]) as cdn:
-            for edge in (0, 1):
-                cdn.pin(edge)
-                warm(cdn, "alpha")
+            fill_cache(cdn, "alpha", api=False)  # both edges hold the 1.0 page
             origin.publish("alpha", "2.0", requires=["beta>=1"])
             cdn.pin(1)  # the edge that lost the purge: 1.0, used with a warning
             old = attempt("install", cdn, ["--max-wait", "3"], tmp_path / "old")

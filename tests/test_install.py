@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 from _guarded import installed, safe_pip
 
-from safe_pip.testing import CDN, Origin, build_wheel
+from safe_pip.testing import CDN, Origin, build_wheel, fill_cache
 from safe_pip.testing._origin import SerialForm
-
-__all__ = ["installed", "safe_pip", "warm"]  # shared with other test modules
 
 
 def older_in_find_links(tmp_path: Path, project: str, version: str) -> Path:
@@ -45,24 +43,6 @@ def cdn(origin: Origin) -> Iterator[CDN]:
         yield server
 
 
-def warm(cdn: CDN, project: str) -> None:
-    """Fill the CDN's copies of a project page (every variant) as pip and others would."""
-    import requests
-
-    accepts = (
-        "application/vnd.pypi.simple.v1+json",
-        "application/vnd.pypi.simple.v1+html",
-        "text/html",
-    )
-    for accept in accepts:
-        for enc in ("gzip", "identity"):
-            requests.get(
-                f"{cdn.simple_url}{project}/",
-                headers={"Accept": accept, "Accept-Encoding": enc},
-                timeout=10,
-            ).raise_for_status()
-
-
 def test_fresh_view_installs(cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path) -> None:
     origin.publish("alpha", "1.0", requires=["beta>=1"])
     origin.publish("beta", "1.0")
@@ -87,7 +67,7 @@ def test_stale_then_purged_installs_new_release(
 ) -> None:
     origin.publish("alpha", "1.0")
     with CDN(origin, edges=1, purge_delays=[2.0]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0")
         target = pip_target(tmp_path)
         t0 = time.monotonic()
@@ -107,7 +87,7 @@ def test_stale_forever_refuses_and_installs_nothing(
     links = older_in_find_links(tmp_path, "alpha", "0.9")
     with Origin() as other, CDN(origin, edges=1, purge_delays=[None]) as cdn:
         other.publish("alpha", "0.8")
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0")
         target = pip_target(tmp_path)
         user_tmp = tmp_path / "user-tmp"
@@ -147,7 +127,7 @@ def test_serial_only_in_json_judged_fresh_and_stale(
         assert installed(tmp_path / "t1") == {"alpha": "1.0"}
         page = json.loads(report.read_text())["pages"][0]
         assert (page["verdict"], page["serial_seen"]) == ("FRESH", origin.project_serial("alpha"))
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0")  # the purge is lost: the CDN keeps the 1.0 page
         report = tmp_path / "stale.json"
         proc = safe_pip(
@@ -166,7 +146,7 @@ def test_rollback_without_authority_refuses_at_once(
 ) -> None:
     origin.publish("alpha", "1.0")
     with CDN(origin, edges=2, purge_delays=[None, 0.0], routing=0) as cdn:
-        warm(cdn, "alpha")  # edge 0 keeps 1.0 forever
+        fill_cache(cdn, "alpha", edges=[0], api=False)  # edge 0 keeps 1.0 forever
         origin.publish("alpha", "2.0")
         cdn.pin(1)
         first = safe_pip(
@@ -203,7 +183,7 @@ def test_file_missing_for_a_while_is_retried(
 def test_role_change_is_not_stale(origin: Origin, tmp_path: Path, state_dir: Path) -> None:
     origin.publish("alpha", "1.0")
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.role_change("alpha")  # raises the serial; the page is not purged
         assert origin.project_serial("alpha") > 3
         report = tmp_path / "report.json"
@@ -299,7 +279,7 @@ def test_sigterm_during_a_wait_ends_pip_and_installs_nothing(
     origin.publish("alpha", "1.0")
     links = older_in_find_links(tmp_path, "alpha", "0.9")
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0")
         target = pip_target(tmp_path)
         env = dict(os.environ)

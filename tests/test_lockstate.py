@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_install import installed, safe_pip, warm
+from test_install import installed, safe_pip
 
 from safe_pip._asof import AsOf, parse_as_of
 from safe_pip._errors import InputError
@@ -22,7 +22,7 @@ from safe_pip._lockstate import (
     write_lock_state,
 )
 from safe_pip._names import is_pylock
-from safe_pip.testing import CDN, Origin
+from safe_pip.testing import CDN, Origin, fill_cache
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,7 +203,7 @@ def test_two_machines_share_one_lock(cdn: CDN, origin: Origin, tmp_path: Path) -
 def test_lock_ahead_of_the_view_is_refused(origin: Origin, tmp_path: Path) -> None:
     with CDN(origin, edges=2, purge_delays=[None, 0.0], routing=0) as cdn:
         for project in ("alpha", "beta"):
-            warm(cdn, project)  # edge 0 keeps these copies forever
+            fill_cache(cdn, project, edges=[0], api=False)  # edge 0 keeps these forever
         origin.publish("beta", "1.1")
         cdn.pin(1)  # machine A sees the fresh edge and locks beta 1.1
         _lock(cdn, tmp_path, state=tmp_path / "state-a")

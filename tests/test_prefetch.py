@@ -19,7 +19,7 @@ from safe_pip._options import GuardOptions
 from safe_pip._prefetch import Prefetcher, best_candidate, requires_dist
 from safe_pip._setup import GuardSetup
 from safe_pip._state import StateStore
-from safe_pip.testing import CDN, Origin
+from safe_pip.testing import CDN, Origin, fill_cache
 
 
 @pytest.fixture
@@ -28,21 +28,10 @@ def origin() -> Iterator[Origin]:
         yield server
 
 
-def warm(cdn: CDN, project: str) -> None:
-    for accept in (
-        "application/vnd.pypi.simple.v1+json",
-        "application/vnd.pypi.simple.v1+html",
-        "text/html",
-    ):
-        for enc in ("gzip", "identity"):
-            headers = {"Accept": accept, "Accept-Encoding": enc}
-            requests.get(f"{cdn.simple_url}{project}/", headers=headers, timeout=10)
-
-
 def test_a_prefetched_refusal_is_told_only_when_asked(origin: Origin, state_dir: Path) -> None:
     origin.publish("gamma", "1.0")
     with CDN(origin, purge_delays=[None]) as cdn:
-        warm(cdn, "gamma")
+        fill_cache(cdn, "gamma", api=False)
         origin.publish("gamma", "2.0")  # the CDN keeps 1.0 forever
         told: list[object] = []
         setup = GuardSetup(
@@ -77,7 +66,7 @@ def test_install_succeeds_when_only_an_unasked_page_is_stale(
     reqs.write_text('alpha\ngamma; python_version < "3"\n')
     report = tmp_path / "report.json"
     with CDN(origin, purge_delays=[None]) as cdn:
-        warm(cdn, "gamma")
+        fill_cache(cdn, "gamma", api=False)
         origin.publish("gamma", "2.0")
         proc = subprocess.run(
             [
@@ -258,7 +247,7 @@ def test_a_stale_page_is_asked_again_at_least_every_half_second(
     """A purge reaching the last edge is seen within about 0.5 s (issue 7's recovery row)."""
     origin.publish("gamma", "1.0")
     with CDN(origin, purge_delays=[None]) as cdn:
-        warm(cdn, "gamma")
+        fill_cache(cdn, "gamma", api=False)
         origin.publish("gamma", "2.0")  # the CDN keeps 1.0 forever
         setup = GuardSetup(
             GuardOptions(changelog=cdn.changelog_url, max_wait=4.0),

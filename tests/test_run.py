@@ -7,7 +7,6 @@ nothing installed or written).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,55 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
+from _guarded import installed, pins, safe_pip, tool
 
 from safe_pip._run import index_environment
-from safe_pip.testing import CDN, Origin
+from safe_pip.testing import CDN, Origin, fill_cache
 
 BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    found = BIN / name if (BIN / name).exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed (it is in the test extra)")
-    return str(found)
-
-
-def safe_pip(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "safe_pip", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=240,
-        check=False,
-    )
-
-
-def installed(target: Path) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if target.exists():
-        for child in target.iterdir():
-            if child.name.endswith(".dist-info"):
-                name, version = child.name[: -len(".dist-info")].rsplit("-", 1)
-                found[name] = version
-    return found
-
-
-def warm(cdn: CDN, project: str) -> None:
-    """Fill every cached copy of a project page, as other users of the CDN would."""
-    for accept in (
-        "application/vnd.pypi.simple.v1+json",
-        "application/vnd.pypi.simple.v1+html",
-        "text/html",
-    ):
-        for enc in ("gzip", "identity"):
-            requests.get(
-                f"{cdn.simple_url}{project}/",
-                headers={"Accept": accept, "Accept-Encoding": enc},
-                timeout=10,
-            ).raise_for_status()
 
 
 @pytest.fixture
@@ -94,16 +50,6 @@ def pip_compile(cdn: CDN, workdir: Path, *guard: str) -> subprocess.CompletedPro
     )
 
 
-def pins(path: Path) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "==" in line and not line.startswith((" ", "#")):
-                name, version = line.split("==", 1)
-                found[name.strip()] = version.split()[0]
-    return found
-
-
 def test_uv_fresh_view_installs(origin: Origin, tmp_path: Path, state_dir: Path) -> None:
     with CDN(origin, edges=1) as cdn:
         proc = uv_install(cdn, tmp_path / "t")
@@ -113,7 +59,7 @@ def test_uv_fresh_view_installs(origin: Origin, tmp_path: Path, state_dir: Path)
 
 def test_uv_waits_out_a_stale_view(origin: Origin, tmp_path: Path, state_dir: Path) -> None:
     with CDN(origin, edges=1, purge_delays=[2.0]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0", requires=["beta>=1"])
         t0 = time.monotonic()
         proc = uv_install(cdn, tmp_path / "t", "--max-wait", "30")
@@ -134,7 +80,7 @@ def test_uv_cache_kept_and_a_warm_cache_never_gives_the_old_page(
         assert installed(tmp_path / "t1") == {"alpha": "1.0", "beta": "1.0"}
         kept = {p.parent.name for p in cache.rglob("METADATA")}
         assert "alpha-1.0.dist-info" in kept, kept  # uv's cache was used, not thrown away
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0", requires=["beta>=1"])  # the CDN learns of it late
         second = uv_install(cdn, tmp_path / "t2", "--max-wait", "30")
     assert second.returncode == 0, second.stderr
@@ -146,7 +92,7 @@ def test_uv_stale_forever_is_ended_with_nothing_installed(
     origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0", requires=["beta>=1"])
         proc = uv_install(cdn, tmp_path / "t", "--max-wait", "2")
     assert proc.returncode == 75, proc.stderr
@@ -178,7 +124,7 @@ def test_pip_compile_waits_out_a_stale_view(
     origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
     with CDN(origin, edges=1, purge_delays=[2.0]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0", requires=["beta>=1"])
         proc = pip_compile(cdn, tmp_path, "--max-wait", "30")
     assert proc.returncode == 0, proc.stderr
@@ -189,7 +135,7 @@ def test_pip_compile_stale_forever_writes_no_pins(
     origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "alpha")
+        fill_cache(cdn, "alpha", api=False)
         origin.publish("alpha", "2.0", requires=["beta>=1"])
         proc = pip_compile(cdn, tmp_path, "--max-wait", "2")
     assert proc.returncode == 75, proc.stderr

@@ -20,23 +20,13 @@ from _guarded import JSON, Served
 
 from safe_pip._errors import UsageError
 from safe_pip._serve import plan_listen
-from safe_pip.testing import CDN, Origin
+from safe_pip.testing import CDN, Origin, fill_cache
 
 
 @pytest.fixture
 def origin() -> Iterator[Origin]:
     with Origin() as server:
         yield server
-
-
-def warm(cdn: CDN, project: str) -> None:
-    for accept in (JSON, "application/vnd.pypi.simple.v1+html", "text/html"):
-        for enc in ("gzip", "identity"):
-            requests.get(
-                f"{cdn.simple_url}{project}/",
-                headers={"Accept": accept, "Accept-Encoding": enc},
-                timeout=10,
-            ).raise_for_status()
 
 
 def versions(response: requests.Response) -> list[str]:
@@ -52,7 +42,7 @@ def test_32_clients_get_correct_verdicts(origin: Origin, state_dir: Path) -> Non
     with CDN(origin, edges=2, purge_delays=[None, None]) as cdn:
         for edge in (0, 1):
             cdn.pin(edge)
-            warm(cdn, "stuck")
+            fill_cache(cdn, "stuck", api=False)
         cdn.pin(None)
         origin.publish("stuck", "2.0")  # never purged: stale on every edge, every variant
         served = Served(
@@ -120,7 +110,7 @@ def test_pages_are_checked_again_after_recheck(origin: Origin, state_dir: Path) 
 def test_sigterm_during_a_request(origin: Origin, state_dir: Path) -> None:
     origin.publish("stuck", "1.0")
     with CDN(origin, edges=1, purge_delays=[None]) as cdn:
-        warm(cdn, "stuck")
+        fill_cache(cdn, "stuck", api=False)
         origin.publish("stuck", "2.0")
         served = Served(
             "--changelog", cdn.changelog_url, "--max-wait", "120",
