@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import canonicalize_name
 
 from ._faults import TRANSPORT_FAULTS, Faults, send_transport_fault
-from ._origin import JSON_TYPE, Origin, _Handler, _Server, accepts_gzip, negotiate
+from ._origin import JSON_TYPE, Origin, _Handler, _Server, accepts_gzip
 
 Routing = Literal["round-robin", "random"] | int
 #: A per-variant override key: ("json" | "html" | "api", "gzip" | "identity"), or one half.
@@ -357,9 +357,7 @@ class _CDNHandler(_Handler):
             send_transport_fault(self, fault[0], b"", headers, self.server.stopping)
             return
         if kind == "simple":
-            media_type = negotiate(
-                self.headers.get("Accept"), json_pages=cdn.origin.profile.json_pages
-            )
+            media_type = cdn.origin.media_type(self.headers.get("Accept"))
             family = "json" if media_type == JSON_TYPE else "html"
         else:
             media_type = family = "api"

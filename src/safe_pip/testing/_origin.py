@@ -458,6 +458,10 @@ class Origin:
         """Where to POST XML-RPC changelog calls."""
         return self.url + "/pypi"
 
+    def media_type(self, accept: str | None) -> str:
+        """The media type this index answers ``accept`` with (its profile may have no JSON)."""
+        return negotiate(accept, json_pages=self.profile.json_pages)
+
     @property
     def upstream_changelog_url(self) -> str:
         """The changelog of the journal this index follows, whatever its profile: for PyPI its
@@ -787,12 +791,14 @@ class Origin:
             if kind.project_status:
                 body["project-status"] = {"status": "active"}
             return json.dumps(body).encode("utf-8"), serial
+        head = [f'    <meta name="pypi:repository-version" content="{kind.api_version}">']
+        if kind.project_status:
+            head.append('    <meta name="pypi:project-status" content="active">')
         lines = [
             "<!DOCTYPE html>",
             "<html>",
             "  <head>",
-            f'    <meta name="pypi:repository-version" content="{kind.api_version}">',
-            *(['    <meta name="pypi:project-status" content="active">'] * kind.project_status),
+            *head,
             f"    <title>Links for {html.escape(display)}</title>",
             "  </head>",
             "  <body>",
@@ -928,7 +934,7 @@ class _IndexHandler(_Handler):
         if not self._authorized():
             return
         if path == "/simple/":
-            media_type = negotiate(self.headers.get("Accept"), json_pages=origin.profile.json_pages)
+            media_type = origin.media_type(self.headers.get("Accept"))
             body, serial = origin._render_root(media_type)
             self._send_page(body, serial, media_type)
             return
@@ -943,7 +949,7 @@ class _IndexHandler(_Handler):
                 # Real indexes redirect both a missing slash and a non-normalized name.
                 self.respond(301, b"", [("Location", f"/simple/{canonical}/")])
                 return
-            media_type = negotiate(self.headers.get("Accept"), json_pages=origin.profile.json_pages)
+            media_type = origin.media_type(self.headers.get("Accept"))
             fault = origin.faults.take(canonical, path)
             page = origin._render_project(canonical, media_type)
             if page is None:
