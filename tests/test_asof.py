@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 from test_install import installed, safe_pip
 
-from safe_pip._asof import (
+from safe_pip.authority.changelog import ChangelogClient, ChangelogEntry
+from safe_pip.errors import UsageError
+from safe_pip.guard.asofview import AsOfView
+from safe_pip.guard.guard import IndexEntry
+from safe_pip.index.asof import (
     AsOf,
     JournalAfter,
     find_point,
@@ -22,11 +26,7 @@ from safe_pip._asof import (
     page_as_of,
     parse_as_of,
 )
-from safe_pip._asofview import AsOfView
-from safe_pip._changelog import ChangelogClient, ChangelogEntry
-from safe_pip._errors import UsageError
-from safe_pip._guard import IndexEntry
-from safe_pip._pages import DistFile, ProjectPage, parse_page
+from safe_pip.index.pages import DistFile, ProjectPage, parse_page
 from safe_pip.testing import CDN, Origin, build_wheel
 
 # ------------------------------------------------------------------------------ the point
@@ -512,7 +512,7 @@ def _alpha_page(origin: Origin) -> ProjectPage:
 
 
 def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
-    from safe_pip._http import TransportSettings, make_session
+    from safe_pip.net.http import TransportSettings, make_session
 
     origin.publish("alpha", "1.0")
     point = origin.last_serial
@@ -532,7 +532,7 @@ def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
 
 
 def test_journal_unreadable_falls_back(origin: Origin) -> None:
-    from safe_pip._http import TransportSettings, make_session
+    from safe_pip.net.http import TransportSettings, make_session
 
     origin.publish("alpha", "1.0", upload_time=datetime(2025, 1, 1))
     point = origin.last_serial

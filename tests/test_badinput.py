@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from _guarded import installed, safe_pip, tree
 
-from safe_pip import _state
-from safe_pip._cli import main
-from safe_pip._errors import UsageError
-from safe_pip._pipcmd import parse_pip_args, resolve_settings
-from safe_pip._runner import _pip_command
+from safe_pip.authority import state as _state
+from safe_pip.cli import main
+from safe_pip.commands.install import _pip_command
+from safe_pip.errors import UsageError
+from safe_pip.pip.cmdline import parse_pip_args, resolve_settings
 from safe_pip.testing import Origin
 
 

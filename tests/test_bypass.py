@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from _guarded import installed, safe_pip
 
-from safe_pip._pipcmd import parse_pip_args
+from safe_pip.pip.cmdline import parse_pip_args
 from safe_pip.testing import CDN, Origin, fill_cache
 
 #: pip's options (by destination) that say where pip reads packages from, or how it reaches

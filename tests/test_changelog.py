@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from safe_pip._changelog import (
+from safe_pip.authority.changelog import (
     CallRecord,
     ChangelogAuthority,
     ChangelogClient,
@@ -24,9 +24,9 @@ from safe_pip._changelog import (
     is_content_change,
     url_without_credentials,
 )
-from safe_pip._errors import AuthorityError
-from safe_pip._http import ConnectFailed, Session, TimedOut, TransportSettings, make_session
-from safe_pip._state import StateStore
+from safe_pip.authority.state import StateStore
+from safe_pip.errors import AuthorityError
+from safe_pip.net.http import ConnectFailed, Session, TimedOut, TransportSettings, make_session
 
 # --------------------------------------------------------------------------------------------
 # A fake index speaking the changelog XML-RPC methods

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import requests
 
-from safe_pip._cli import main
+from safe_pip.cli import main
 from safe_pip.testing import CDN, Origin
 
 DATA = Path(__file__).parent / "data" / "check"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from safe_pip._errors import InputError
-from safe_pip._names import is_pylock
-from safe_pip._pins import LockedFile
-from safe_pip._pylock import read_pylock
+from safe_pip.errors import InputError
+from safe_pip.index.names import is_pylock
+from safe_pip.locks.pins import LockedFile
+from safe_pip.locks.pylock import read_pylock
 
 LOCK = """\
 lock-version = "1.0"

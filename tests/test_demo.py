@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from safe_pip import _demo
-from safe_pip._options import GuardOptions
+from safe_pip.commands import demo as _demo
+from safe_pip.guard.options import GuardOptions
 from safe_pip.testing import PipRun
 
 

@@ -1,4 +1,4 @@
-"""safe_pip._http, the guard's pooled client on http.client: what its module docstring promises.
+"""safe_pip.net.http, the guard's pooled client on http.client: what its module docstring promises.
 
 Every test talks to servers started here on 127.0.0.1 in threads (plain HTTP, HTTPS with a CA
 made on the spot, a forwarding and ``CONNECT`` proxy) and checks what they saw: connections,
@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import pytest
 import requests
 
-from safe_pip._http import (
+from safe_pip.net.http import (
     MAX_REDIRECTS,
     BadURL,
     ConnectFailed,

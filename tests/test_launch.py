@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from safe_pip import _launch
-from safe_pip._launch import PipProcess
+from safe_pip.pip import launch as _launch
+from safe_pip.pip.launch import PipProcess
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads the child's /proc entries"

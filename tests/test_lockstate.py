@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from test_install import installed, safe_pip
 
-from safe_pip._asof import AsOf, parse_as_of
-from safe_pip._errors import InputError
-from safe_pip._lockstate import (
+from safe_pip.errors import InputError
+from safe_pip.index.asof import AsOf, parse_as_of
+from safe_pip.index.names import is_pylock
+from safe_pip.locks.lockstate import (
     LockedIndex,
     LockState,
     as_of_of_locks,
@@ -21,7 +22,6 @@ from safe_pip._lockstate import (
     render_lock_table,
     write_lock_state,
 )
-from safe_pip._names import is_pylock
 from safe_pip.testing import CDN, Origin, fill_cache
 
 if sys.version_info >= (3, 11):

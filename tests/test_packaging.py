@@ -27,7 +27,7 @@ def test_distribution_name_is_ours_and_command_stays() -> None:
     project = pyproject()["project"]
     assert isinstance(project, dict)
     assert project["name"] == "safe-pip-guard"
-    assert project["scripts"] == {"safe-pip": "safe_pip._cli:entry_point"}
+    assert project["scripts"] == {"safe-pip": "safe_pip.cli:entry_point"}
 
 
 def test_readme_never_installs_the_taken_name() -> None:

@@ -1,4 +1,4 @@
-"""Tests for the index page parsers and renderers (safe_pip._pages)."""
+"""Tests for the index page parsers and renderers (safe_pip.index.pages)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from safe_pip._errors import MalformedPage
-from safe_pip._pages import (
+from safe_pip.errors import MalformedPage
+from safe_pip.index.pages import (
     HTML_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     DistFile,
@@ -1034,6 +1034,6 @@ def test_file_urls_are_resolved_as_urljoin_resolves_them(href: str) -> None:
     the result must be the one urljoin and urldefrag give, whatever the href."""
     from urllib.parse import urldefrag, urljoin
 
-    from safe_pip._pages import _file_url
+    from safe_pip.index.pages import _file_url
 
     assert _file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))

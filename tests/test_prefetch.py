@@ -13,12 +13,12 @@ import pytest
 import requests
 from packaging.requirements import Requirement
 
-from safe_pip._guard import Refused
-from safe_pip._http import TransportSettings
-from safe_pip._options import GuardOptions
-from safe_pip._prefetch import Prefetcher, best_candidate, requires_dist
-from safe_pip._setup import GuardSetup
-from safe_pip._state import StateStore
+from safe_pip.authority.state import StateStore
+from safe_pip.guard.guard import Refused
+from safe_pip.guard.options import GuardOptions
+from safe_pip.guard.prefetch import Prefetcher, best_candidate, requires_dist
+from safe_pip.guard.setup import GuardSetup
+from safe_pip.net.http import TransportSettings
 from safe_pip.testing import CDN, Origin, fill_cache
 
 
@@ -96,7 +96,7 @@ def test_requires_dist_and_best_candidate(origin: Origin) -> None:
     from packaging.specifiers import SpecifierSet
     from packaging.tags import sys_tags
 
-    from safe_pip._pages import parse_page
+    from safe_pip.index.pages import parse_page
 
     for version in ("1.0", "1.5", "2.0rc1", "3.0"):
         origin.publish("delta", version, requires=['eps>=1; python_version >= "3"'])
@@ -136,7 +136,7 @@ def test_file_cache_serves_only_verified_bytes(tmp_path: Path) -> None:
     import hashlib
     import io
 
-    from safe_pip._filecache import FileCache
+    from safe_pip.guard.filecache import FileCache
 
     cache = FileCache(tmp_path / "files")
     data = b"wheel bytes" * 1000
@@ -160,8 +160,8 @@ def test_file_cache_keeps_a_spool_by_link_not_copy(
 ) -> None:
     import hashlib
 
-    from safe_pip import _filecache
-    from safe_pip._filecache import FileCache
+    from safe_pip.guard import filecache as _filecache
+    from safe_pip.guard.filecache import FileCache
 
     cache = FileCache(tmp_path / "files")
     data = b"wheel bytes" * 1000
@@ -192,7 +192,7 @@ def test_prune_removes_spools_a_killed_run_left(tmp_path: Path) -> None:
     import hashlib
     import io
 
-    from safe_pip._filecache import FileCache
+    from safe_pip.guard.filecache import FileCache
 
     root = tmp_path / "files"
     root.mkdir()
@@ -279,7 +279,7 @@ def test_pip_takes_over_a_download_still_waiting_in_the_queue(state_dir: Path) -
     import io
     import threading
 
-    from safe_pip._guard import FileEntry
+    from safe_pip.guard.guard import FileEntry
 
     setup = GuardSetup(
         GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
@@ -391,7 +391,7 @@ def test_best_candidate_reads_only_the_newest_versions_and_picks_as_the_plain_lo
     from packaging.specifiers import SpecifierSet
     from packaging.tags import Tag
 
-    from safe_pip._pages import DistFile, ProjectPage
+    from safe_pip.index.pages import DistFile, ProjectPage
 
     rng = random.Random(seed)
     versions = ["1.0", "1.0.0", "1.1", "2.0", "2.0rc1", "2.0.post1", "3.0.dev0", "bad!", "10"]
@@ -428,7 +428,7 @@ def test_metadata_fetched_ahead_reaches_pip_whole_and_is_read_once(
     import io
     import threading
 
-    from safe_pip._guard import FileEntry, _metadata_url
+    from safe_pip.guard.guard import FileEntry, _metadata_url
 
     setup = GuardSetup(
         GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
@@ -512,7 +512,7 @@ def test_the_target_interpreter_tells_the_marker_environment_packaging_knows(
 ) -> None:
     from packaging.markers import default_environment
 
-    from safe_pip._prefetch import _ENVIRONMENT_KEYS, marker_environment
+    from safe_pip.guard.prefetch import _ENVIRONMENT_KEYS, marker_environment
 
     assert set(_ENVIRONMENT_KEYS) == set(default_environment())
     assert marker_environment(sys.executable) == default_environment()
@@ -527,7 +527,7 @@ def test_the_target_interpreter_tells_the_marker_environment_packaging_knows(
 def test_an_unknown_environment_prefetches_whatever_the_marker() -> None:
     from packaging.markers import Marker
 
-    from safe_pip._prefetch import _marker_true
+    from safe_pip.guard.prefetch import _marker_true
 
     for marker in ('python_version < "3"', 'extra == "x"', 'sys_platform == "nonesuch"'):
         assert _marker_true(Marker(marker), None, "")  # a superset: pip asks for the rest

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from safe_pip._http import TransportSettings
-from safe_pip._options import GuardOptions
-from safe_pip._proxy import MAX_RANGES, Proxy, parse_range, satisfiable
-from safe_pip._setup import GuardSetup
-from safe_pip._state import StateStore
+from safe_pip.authority.state import StateStore
+from safe_pip.guard.options import GuardOptions
+from safe_pip.guard.proxy import MAX_RANGES, Proxy, parse_range, satisfiable
+from safe_pip.guard.setup import GuardSetup
+from safe_pip.net.http import TransportSettings
 from safe_pip.testing import Origin
 
 JSON = "application/vnd.pypi.simple.v1+json"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from safe_pip._errors import InputError
-from safe_pip._reqfile import (
+from safe_pip.errors import InputError
+from safe_pip.pip.requirements import (
     REMOTE_MESSAGE,
     IndexOptions,
     ReqLine,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _guarded import installed, pins, safe_pip, tool
 
-from safe_pip._run import index_environment
+from safe_pip.commands.run import index_environment
 from safe_pip.testing import CDN, Origin, fill_cache
 
 BIN = Path(sys.executable).parent

@@ -17,12 +17,12 @@ import pytest
 import requests
 from _guarded import installed, refusal_lines, safe_pip, tree
 
-from safe_pip._http import TransportSettings
-from safe_pip._options import GuardOptions
-from safe_pip._proxy import Proxy
-from safe_pip._setup import GuardSetup
-from safe_pip._state import StateStore, index_key
-from safe_pip._urls import redact
+from safe_pip.authority.state import StateStore, index_key
+from safe_pip.guard.options import GuardOptions
+from safe_pip.guard.proxy import Proxy
+from safe_pip.guard.setup import GuardSetup
+from safe_pip.net.http import TransportSettings
+from safe_pip.net.urls import redact
 from safe_pip.testing import Origin, TestCA, make_test_ca
 
 USER, SECRET = "deploy", "s3cret-Pa55word"
@@ -252,7 +252,7 @@ def test_state_files_follow_the_umask(origin: Origin, tmp_path: Path, state_dir:
         store_dir = tmp_path / f"state-{umask:o}"
         proc = subprocess.run(
             [sys.executable, "-c", "import os, sys; os.umask(int(sys.argv[1], 8)); "
-             "from safe_pip._cli import main; sys.exit(main(sys.argv[2:]))",
+             "from safe_pip.cli import main; sys.exit(main(sys.argv[2:]))",
              f"{umask:o}", "--changelog", origin.changelog_url,
              "install", "--no-cache-dir", "--index-url", origin.simple_url,
              "--target", str(tmp_path / f"t-{umask:o}"), "alpha"],

@@ -18,8 +18,8 @@ import pytest
 import requests
 from _guarded import JSON, Served
 
-from safe_pip._errors import UsageError
-from safe_pip._serve import plan_listen
+from safe_pip.commands.serve import plan_listen
+from safe_pip.errors import UsageError
 from safe_pip.testing import CDN, Origin, fill_cache
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from safe_pip._http import TransportSettings
-from safe_pip._launch import IndexPlan, Listener
-from safe_pip._options import GuardOptions
-from safe_pip._setup import GuardSetup
-from safe_pip._state import StateStore
+from safe_pip.authority.state import StateStore
+from safe_pip.guard.options import GuardOptions
+from safe_pip.guard.setup import GuardSetup
+from safe_pip.net.http import TransportSettings
+from safe_pip.pip.launch import IndexPlan, Listener
 
 #: Run safe-pip up to the moment it starts pip, then say which modules were loaded by then
 #: (pip is started with os.posix_spawn, or subprocess where that cannot make a session).
@@ -30,16 +30,22 @@ def stop(path, argv, *args, **kwargs):
         os._exit(0)
     raise AssertionError(f"unexpected process before pip: {argv}")
 os.posix_spawn = os.posix_spawnp = stop
-from safe_pip._cli import main
+from safe_pip.cli import main
 main(sys.argv[1:])
 """
 
 #: The guard's own modules: imported while pip starts (pip's own parser, which reads pip's
 #: command line and configuration, is loaded before: it decides pip's command line).
 _AFTER_PIP = (
-    "safe_pip._guard", "safe_pip._changelog", "safe_pip._prefetch", "safe_pip._proxy",
-    "safe_pip._setup", "safe_pip._asof", "safe_pip._state", "safe_pip._lockstate",
-    "safe_pip._http",
+    "safe_pip.guard.guard",
+    "safe_pip.authority.changelog",
+    "safe_pip.guard.prefetch",
+    "safe_pip.guard.proxy",
+    "safe_pip.guard.setup",
+    "safe_pip.index.asof",
+    "safe_pip.authority.state",
+    "safe_pip.locks.lockstate",
+    "safe_pip.net.http",
 )
 
 
@@ -69,7 +75,7 @@ def test_pip_starts_before_the_guard_modules_are_imported(
     )
     assert proc.returncode == 0, proc.stderr
     loaded = set(proc.stdout.split())
-    assert "safe_pip._runner" in loaded  # the probe did stop at pip's start
+    assert "safe_pip.commands.install" in loaded  # the probe did stop at pip's start
     assert not loaded.intersection(_AFTER_PIP), sorted(loaded.intersection(_AFTER_PIP))
 
 
@@ -128,7 +134,7 @@ def test_the_work_dir_goes_where_tempfile_would_put_it(tmp_path: Path, tmpdir: s
         env["TMPDIR"] = str(tmp_path / "missing")
     probe = (
         "import os, stat, tempfile\n"
-        "from safe_pip._launch import make_workdir\n"
+        "from safe_pip.pip.launch import make_workdir\n"
         "made = make_workdir()\n"
         "mode = stat.S_IMODE(os.stat(made).st_mode)\n"
         "os.rmdir(made)\n"
@@ -159,7 +165,7 @@ def test_the_guard_serves_the_index_urls_pip_was_given(tmp_path: Path) -> None:
         setup = GuardSetup(
             GuardOptions(), TransportSettings(), store=StateStore(tmp_path), say=print
         )
-        from safe_pip._proxy import Proxy
+        from safe_pip.guard.proxy import Proxy
 
         proxy = Proxy(setup.guard, listening=listener.sock, token=listener.token)
         plan.apply(setup)  # raises if a number differed

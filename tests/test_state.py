@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from safe_pip import _state
-from safe_pip._changelog import JournalSummary
-from safe_pip._errors import StateError
-from safe_pip._state import STATE_DIR_ENV, IndexState, StateStore, index_key
+from safe_pip.authority import state as _state
+from safe_pip.authority.changelog import JournalSummary
+from safe_pip.authority.state import STATE_DIR_ENV, IndexState, StateStore, index_key
+from safe_pip.errors import StateError
 
 INDEX = "https://index.example/simple/"
 SRC = str(Path(_state.__file__).resolve().parents[1])
@@ -138,7 +138,7 @@ def test_remember_skips_write_when_nothing_changes(tmp_path: Path) -> None:
 _WORKER = """
 import sys
 from pathlib import Path
-from safe_pip._state import StateStore
+from safe_pip.authority.state import StateStore
 root, tag, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 store = StateStore(root)
 for i in range(count):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safe_pip._verdict import Evidence, Verdict, judge
+from safe_pip.index.verdict import Evidence, Verdict, judge
 
 FP = ("files", "a")
 OTHER = ("files", "b")
@@ -76,7 +76,7 @@ def test_any_authority_saying_stale_wins() -> None:
 
 
 def test_missing_page_is_stale_when_the_changelog_knows_the_project() -> None:
-    from safe_pip._verdict import judge_missing
+    from safe_pip.index.verdict import judge_missing
 
     assert judge_missing(changelog(None)) is None  # no content change: a 404 is believable
     stale = judge_missing(changelog(7))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safe_pip._cli import entry_point
+from safe_pip.cli import entry_point
 
 if __name__ == "__main__":
     entry_point()

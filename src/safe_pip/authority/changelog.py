@@ -1,0 +1,662 @@
+"""The changelog authority: the index's own journal, read over XML-RPC.
+
+Why the changelog: XML-RPC calls are POSTs, which the CDN in front of an index does not
+cache, so ``changelog_last_serial`` and ``changelog_since_serial`` answer from the index
+database itself. That makes the journal the one authority that cannot be stale in the way
+the project pages are (see DESIGN.md, "Serials: where to read them").
+
+Why a *summary* and not raw journal ids: role, invite and team entries raise a project's
+serial without changing (or purging) its page, so a page can stay behind its project's newest
+journal id for days (warehouse #12933). A mirror that compared page serials with raw journal
+ids was wedged for days (bandersnatch #1416, #1434, #1633). We therefore keep, per project,
+only the newest *content-changing* serial (see :func:`is_content_change`), and a page is fresh
+when its serial is at least that.
+
+Why bounded cost: the index allows about 3,600 XML-RPC calls an hour per address, so a run
+asks the journal a fixed number of times (two calls cold, one warm), never once per project.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import threading
+import time
+import xmlrpc.client
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from packaging.utils import canonicalize_name
+
+from safe_pip.errors import AuthorityError, SafePipError
+from safe_pip.net.http import BadURL, Response, Session, TimedOut, TLSFailed, TransportError
+
+if TYPE_CHECKING:  # imported for types only: _state imports this module at run time
+    from safe_pip.authority.state import StateStore
+
+__all__ = [
+    "CONTENT_ACTIONS",
+    "CallRecord",
+    "ChangelogAuthority",
+    "ChangelogClient",
+    "ChangelogEntry",
+    "JournalSummary",
+    "is_content_change",
+    "url_without_credentials",
+]
+
+logger = logging.getLogger("safe_pip")
+
+_T = TypeVar("_T")
+
+#: The XML-RPC ``changelog_since_serial`` limit of the reference index (rows per call).
+DEFAULT_PAGE_SIZE = 50_000
+
+# --------------------------------------------------------------------------------------------
+# Action classification
+# --------------------------------------------------------------------------------------------
+
+#: Journal actions that change what a project's simple page lists, matched against the whole
+#: action string (case-insensitive, surrounding blanks ignored).
+#:
+#: Content-changing: ``create`` (the page comes to exist), ``add <pyver> file <filename>``
+#: (a new file), ``remove file <filename>``, ``yank release``, ``unyank release``,
+#: ``remove release`` and ``remove project``.
+#:
+#: Everything else is *not* content-changing, on purpose:
+#:
+#: * ``new release``: a release without files does not appear on a simple page; its files
+#:   arrive as ``add ... file ...`` entries with their own serials.
+#: * role, invite and team entries (``add Owner alice``, ``remove Maintainer bob``,
+#:   ``invite Owner carol``, ``accepted Owner carol``, ``change Owner dave to Maintainer``,
+#:   ``add Maintainer some-team`` ...), docs and description changes, quarantine: they raise
+#:   the project's serial without changing or purging its page (warehouse #12933). Counting
+#:   them would demand a page serial the index may not serve for days -- exactly how
+#:   bandersnatch was wedged (#1416, #1434, #1633).
+CONTENT_ACTIONS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"create", re.IGNORECASE),
+    # ``add <python version> file <filename>``; the python version is one token ("source",
+    # "py3", "cp311", "3.6"). Role names are excluded so that a user or team called "file"
+    # (``add Owner file ...``) can never pass for an upload.
+    re.compile(r"add (?!owner |maintainer )\S+ file \S.*", re.IGNORECASE),
+    re.compile(r"remove file \S.*", re.IGNORECASE),
+    re.compile(r"yank release", re.IGNORECASE),
+    re.compile(r"unyank release", re.IGNORECASE),
+    re.compile(r"remove release", re.IGNORECASE),
+    re.compile(r"remove project", re.IGNORECASE),
+)
+
+
+def is_content_change(action: str) -> bool:
+    """Whether a journal action changes what the project's simple page lists.
+
+    Raw journal ids must not be compared with page serials: role, invite and team entries
+    raise a project's serial without touching its page (warehouse #12933), which wedged
+    bandersnatch for days (#1416, #1434, #1633). Only the actions in :data:`CONTENT_ACTIONS`
+    count.
+    """
+    text = action.strip()
+    return any(pattern.fullmatch(text) for pattern in CONTENT_ACTIONS)
+
+
+# --------------------------------------------------------------------------------------------
+# Data model
+# --------------------------------------------------------------------------------------------
+
+
+def _is_int(value: object) -> bool:
+    """``isinstance(value, int)`` without letting ``True``/``False`` pass for serials."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class ChangelogEntry:
+    """One journal row: ``(name, version, timestamp, action, serial)``; name normalised."""
+
+    name: str
+    version: str | None  # None for project-level entries (create, roles, remove project)
+    timestamp: int
+    action: str
+    serial: int
+
+
+@dataclass(frozen=True)
+class JournalSummary:
+    """What the journal says about the window of serials ``(low, head]``.
+
+    ``low``: every journal entry with a serial greater than ``low`` is known.
+    ``head``: the global serial when the journal was last asked.
+    ``content_serials``: normalised project name -> newest content-changing serial in
+    ``(low, head]``. A project absent from it had no content change in the window.
+
+    Read-only: ``content_serials`` is stored as a read-only copy.
+    """
+
+    low: int
+    head: int
+    content_serials: Mapping[str, int] = field(default_factory=dict)
+    #: projects whose newest content change in the window is ``remove project``: for them a
+    #: 404 is the truth; for any other project with a content change it is a stale copy.
+    removed: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not (_is_int(self.low) and _is_int(self.head)) or not 0 <= self.low <= self.head:
+            raise ValueError(
+                f"journal window must be 0 <= low <= head, got {self.low!r}, {self.head!r}"
+            )
+        clean: dict[str, int] = {}
+        for name, serial in self.content_serials.items():
+            if not isinstance(name, str) or not name or not _is_int(serial):
+                raise ValueError(f"bad content serial entry {name!r}: {serial!r}")
+            if not self.low < serial <= self.head:
+                raise ValueError(
+                    f"content serial {serial} for {name!r} outside ({self.low}, {self.head}]"
+                )
+            key = canonicalize_name(name)
+            clean[key] = max(serial, clean.get(key, serial))
+        object.__setattr__(self, "content_serials", MappingProxyType(clean))
+        object.__setattr__(
+            self, "removed", frozenset(canonicalize_name(n) for n in self.removed) & clean.keys()
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds a mapping: not hashable
+
+    def required(self, project: str) -> int | None:
+        """The newest content-changing serial of ``project`` in the window, or None.
+
+        A page of ``project`` whose serial is lower than this is stale. None means no
+        content change is known in ``(low, head]``; whether that proves the page fresh
+        depends on :meth:`covers` for the page's serial.
+        """
+        return self.content_serials.get(canonicalize_name(project))
+
+    def covers(self, serial: int) -> bool:
+        """Whether every journal entry after ``serial`` is known (``serial >= low``).
+
+        For a page with serial ``s`` and no :meth:`required` serial, ``covers(s)`` means the
+        journal proves no content change happened after ``s`` (up to ``head``).
+        """
+        return serial >= self.low
+
+    def merged(self, other: JournalSummary) -> JournalSummary:
+        """Combine two summaries of the same index, losing nothing that is still valid.
+
+        When the windows overlap or touch, the union is contiguous, so it is a valid window
+        and the per-project maximum is the newest content change in it. Otherwise the newer
+        window (higher head) wins: a gap between windows cannot be claimed as known.
+        Used when two processes save the journal at once.
+        """
+        if self.low <= other.head and other.low <= self.head:
+            content = dict(self.content_serials)
+            removed = set(self.removed)
+            for name, serial in other.content_serials.items():
+                if serial >= content.get(name, serial):
+                    content[name] = serial
+                    if name in other.removed:
+                        removed.add(name)
+                    else:
+                        removed.discard(name)
+            return JournalSummary(
+                min(self.low, other.low), max(self.head, other.head), content, frozenset(removed)
+            )
+        return self if self.head >= other.head else other
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the store writes it with :func:`json.dumps`)."""
+        return {
+            "low": self.low,
+            "head": self.head,
+            "content_serials": dict(sorted(self.content_serials.items())),
+            "removed": sorted(self.removed),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> JournalSummary:
+        """Rebuild from :meth:`to_json` output (a dict, or its JSON text).
+
+        Raises ValueError on anything else: the cache is a file on disk and may be damaged.
+        """
+        if isinstance(data, (str, bytes, bytearray)):
+            try:
+                data = json.loads(data)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"journal summary is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError("journal summary must be a JSON object")
+        low, head, content = data.get("low"), data.get("head"), data.get("content_serials")
+        if not _is_int(low) or not _is_int(head):
+            raise ValueError("journal summary needs integer 'low' and 'head'")
+        if not isinstance(content, dict):
+            raise ValueError("journal summary needs a 'content_serials' object")
+        removed = data.get("removed", [])
+        if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
+            raise ValueError("journal summary 'removed' must be a list of names")
+        assert isinstance(low, int) and isinstance(head, int)  # for mypy; checked above
+        return cls(low, head, content, frozenset(removed))
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One XML-RPC call, as reported to ``on_call`` (for the guard's report)."""
+
+    method: str
+    url: str  # credentials removed
+    status: int | None  # HTTP status, None when no response arrived
+    elapsed_ms: float
+    error: str | None  # None on success
+
+
+# --------------------------------------------------------------------------------------------
+# XML-RPC client
+# --------------------------------------------------------------------------------------------
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` removed, for messages, reports and file contents."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the credentials of ``url`` from ``text`` (library messages may quote them)."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        text = text.replace(userinfo + "@", "")
+        for secret in (parts.password, parts.username):
+            if secret and len(secret) > 2:
+                text = text.replace(secret, "***")
+    return text
+
+
+#: Where a request's credentials came from (``_http.Credentials``), as the user knows them.
+_SOURCES = {"url": "its URL", "netrc": "netrc", "given": "its URL", "header": "a header"}
+
+
+def _refused_because(status: int, credentials: str | None) -> str:
+    """Why the changelog answered 401 or 403, as far as the credentials go (never them): a
+    permanent failure, so the user is told once what to fix instead of a bare status."""
+    source = _SOURCES.get(credentials or "")
+    if status == 401:
+        if source:
+            return f"it refused the credentials from {source}"
+        return "it needs credentials and none were sent: none in its URL or netrc"
+    if source:
+        return f"it refused access with the credentials from {source}"
+    return "it refused access; no credentials were sent: none in its URL or netrc"
+
+
+class _CallFailed(Exception):
+    """Internal: a call failed; carries what the CallRecord and AuthorityError need."""
+
+    def __init__(self, reason: str, *, permanent: bool, status: int | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.status = status
+
+
+class _BadShape(ValueError):
+    """Internal: a parsed XML-RPC value that is not what the method returns."""
+
+
+class ChangelogClient:
+    """XML-RPC changelog calls over the caller's :class:`Session`.
+
+    Not :class:`xmlrpc.client.ServerProxy`: it would bypass the session's TLS settings
+    (client certificates, CA bundle), proxies and timeouts, which must be the same ones pip
+    and the rest of safe-pip use for this index.
+
+    ``url`` is the XML-RPC endpoint (``<index host>/pypi``). Each call is reported to
+    ``on_call``; failures raise :class:`AuthorityError` with ``permanent`` set for errors that
+    retrying cannot fix (4xx, redirects, XML-RPC faults, unparsable answers) and clear for
+    those that may pass (5xx, 408, 429, timeouts, connection errors).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        session: Session,
+        *,
+        timeout: float = 15.0,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        self._url = url
+        self._display_url = url_without_credentials(url)
+        self._session = session
+        self._timeout = timeout
+        self._on_call = on_call
+        self.authority = f"changelog {self._display_url}"
+
+    @property
+    def url(self) -> str:
+        """The endpoint without credentials (safe to print)."""
+        return self._display_url
+
+    def last_serial(self) -> int:
+        """The index's global serial (``changelog_last_serial``)."""
+        return self._call("changelog_last_serial", (), self._to_serial)
+
+    def since_serial(self, n: int) -> list[ChangelogEntry]:
+        """Journal rows with serial > ``n``, oldest first, at most one page (index-defined)."""
+        if not _is_int(n) or n < 0:
+            raise ValueError(f"serial must be a non-negative int, got {n!r}")
+        return self._call("changelog_since_serial", (n,), self._to_entries)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _to_serial(result: object) -> int:
+        if not isinstance(result, int) or isinstance(result, bool) or result < 0:
+            raise _BadShape(f"not a serial: {result!r:.80}")
+        return result
+
+    @staticmethod
+    def _to_entries(result: object) -> list[ChangelogEntry]:
+        if not isinstance(result, list):
+            raise _BadShape(f"expected a list, got {type(result).__name__}")
+        return [ChangelogClient._to_entry(row) for row in result]
+
+    @staticmethod
+    def _to_entry(row: object) -> ChangelogEntry:
+        """Validate one ``(name, version, timestamp, action, serial)`` row."""
+        if not isinstance(row, (list, tuple)) or len(row) != 5:
+            raise _BadShape(f"bad changelog row {row!r:.120}")
+        name, version, timestamp, action, serial = row
+        if (
+            not isinstance(name, str)
+            or not name
+            or not (version is None or isinstance(version, str))
+            or not _is_int(timestamp)
+            or not isinstance(action, str)
+            or not _is_int(serial)
+            or serial < 0
+        ):
+            raise _BadShape(f"bad changelog row {row!r:.120}")
+        return ChangelogEntry(canonicalize_name(name), version, timestamp, action, serial)
+
+    def _call(self, method: str, params: tuple[Any, ...], convert: Callable[[Any], _T]) -> _T:
+        """POST one XML-RPC request, convert its value, report the call, return the value.
+
+        ``convert`` raises :class:`_BadShape` for a well-formed answer of the wrong shape,
+        which is permanent: whatever answers there is not a changelog.
+        """
+        body = xmlrpc.client.dumps(params, method, allow_none=True).encode("utf-8")
+        start = time.monotonic()
+        status: int | None = None
+        try:
+            try:
+                response = self._session.post(
+                    self._url,
+                    data=body,
+                    headers={"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml"},
+                    timeout=self._timeout,
+                )  # never follows a redirect: a 301/302 would turn the POST into a GET
+            except TLSFailed as exc:
+                raise _CallFailed(f"TLS error: {exc}", permanent=True, status=None) from exc
+            except TimedOut as exc:
+                raise _CallFailed(
+                    f"timed out after {self._timeout:g} s: {exc}", permanent=False, status=None
+                ) from exc
+            except BadURL as exc:
+                raise _CallFailed(f"bad URL: {exc}", permanent=True, status=None) from exc
+            except TransportError as exc:
+                raise _CallFailed(
+                    f"connection failed: {exc}", permanent=False, status=None
+                ) from exc
+            status = response.status_code
+            self._check_status(response)
+            try:
+                result = convert(self._parse(response.content, status))
+            except _BadShape as exc:
+                raise _CallFailed(
+                    f"unexpected response: {exc}", permanent=True, status=status
+                ) from None
+        except _CallFailed as failed:
+            reason = _scrub(failed.reason, self._url)
+            self._report(method, failed.status, start, reason)
+            raise AuthorityError(
+                self.authority, f"{method}: {reason}", permanent=failed.permanent
+            ) from failed.__cause__
+        self._report(method, status, start, None)
+        return result
+
+    def _check_status(self, response: Response) -> None:
+        """Map the HTTP status to retryable or not (see the class docstring)."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        reason = f"HTTP {status} {response.reason or ''}".rstrip()
+        if 300 <= status < 400:
+            location = url_without_credentials(response.headers.get("Location", "?"))
+            raise _CallFailed(f"{reason}, redirected to {location}", permanent=True, status=status)
+        if status == 405:
+            reason += " (this index has no XML-RPC changelog)"
+        elif status in (401, 403):
+            reason += f" ({_refused_because(status, response.credentials)})"
+        # 408 and 429 say "later"; other 4xx (404, 405, 403 ...) will not change by retrying.
+        permanent = 400 <= status < 500 and status not in (408, 429)
+        if status < 200:
+            permanent = True
+        raise _CallFailed(reason, permanent=permanent, status=status)
+
+    @staticmethod
+    def _parse(content: bytes, status: int) -> Any:
+        """Decode an XML-RPC method response into its single value."""
+        try:
+            params, _ = xmlrpc.client.loads(content, use_builtin_types=True)
+        except xmlrpc.client.Fault as fault:
+            raise _CallFailed(
+                f"XML-RPC fault {fault.faultCode}: {fault.faultString}",
+                permanent=True,
+                status=status,
+            ) from fault
+        except Exception as exc:  # noqa: BLE001 - untrusted bytes: any parser error is garbage
+            raise _CallFailed(
+                f"unparsable XML-RPC response ({type(exc).__name__}: {exc})",
+                permanent=True,
+                status=status,
+            ) from exc
+        if len(params) != 1:
+            raise _CallFailed(
+                f"unparsable XML-RPC response ({len(params)} values)",
+                permanent=True,
+                status=status,
+            )
+        return params[0]
+
+    def _report(self, method: str, status: int | None, start: float, error: str | None) -> None:
+        if self._on_call is not None:
+            elapsed_ms = (time.monotonic() - start) * 1000.0
+            self._on_call(CallRecord(method, self._display_url, status, elapsed_ms, error))
+
+
+# --------------------------------------------------------------------------------------------
+# The authority: bounded-cost policy
+# --------------------------------------------------------------------------------------------
+
+#: How a summary was obtained in this run, for the report.
+Mode = Literal["cold", "warm", "warm-then-cold"]
+
+
+class ChangelogAuthority:
+    """Builds one :class:`JournalSummary` per run at a bounded number of calls.
+
+    Warm (a summary is cached in the store): one ``changelog_since_serial(cached.head)``;
+    more only when a full page came back. If the new entries exceed ``cold_window`` (the
+    cache is old), it starts over cold rather than page through the whole backlog.
+    Cold: ``changelog_last_serial`` then ``changelog_since_serial(G - cold_window)``.
+
+    Transient errors are retried with backoff (0.5 s doubling, at most 5 s per sleep) until
+    ``max_wait`` seconds have passed since the first attempt; permanent ones raise at once.
+    The deadline is checked between attempts, so one call's own timeout may run past it.
+
+    The cached summary is an optimisation: a state store that cannot be read or written
+    costs a warning and a cold start, never the authority.
+
+    :meth:`summary` is thread-safe and computed once: later callers get the same summary,
+    or the same exception.
+    """
+
+    def __init__(
+        self,
+        client: ChangelogClient,
+        store: StateStore,
+        index_url: str,
+        *,
+        max_wait: float,
+        cold_window: int = 50_000,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self._client = client
+        self._store = store
+        self._index_url = index_url
+        self._max_wait = max(0.0, max_wait)
+        self._cold_window = max(0, cold_window)
+        self._page_size = page_size
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._done = False
+        self._result: JournalSummary | None = None
+        self._error: Exception | None = None
+        self._deadline = 0.0
+        self.calls = 0  #: XML-RPC calls made (every attempt, including failed ones)
+        self.mode: Mode | None = None  #: how the summary was built (after :meth:`summary`)
+
+    @property
+    def authority(self) -> str:
+        """The authority's name in messages (``changelog <url>``)."""
+        return self._client.authority
+
+    def summary(self) -> JournalSummary:
+        """The journal summary for this run (computed by the first caller, then reused)."""
+        with self._lock:
+            if not self._done:
+                try:
+                    self._result = self._compute()
+                except Exception as exc:
+                    self._error = exc
+                    self._done = True
+                    raise
+                self._done = True
+            if self._error is not None:
+                raise self._error
+            assert self._result is not None
+            return self._result
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _compute(self) -> JournalSummary:
+        self._deadline = self._clock() + self._max_wait
+        try:
+            cached = self._store.load_journal(self._index_url)
+        except SafePipError as exc:  # e.g. a symlink planted for the cache: refused, not read
+            logger.warning("not using the cached changelog summary: %s", exc)
+            cached = None
+        summary: JournalSummary | None = None
+        if cached is not None:
+            summary = self._warm(cached)
+            self.mode = "warm" if summary is not None else "warm-then-cold"
+        if summary is None:
+            summary = self._cold()
+            if self.mode is None:
+                self.mode = "cold"
+        try:
+            self._store.save_journal(self._index_url, summary)
+        except (SafePipError, OSError) as exc:
+            logger.warning("could not save the changelog summary: %s", exc)
+        return summary
+
+    def _warm(self, cached: JournalSummary) -> JournalSummary | None:
+        """Fold new entries into ``cached``; None when the backlog is too long (go cold)."""
+        content = dict(cached.content_serials)
+        removed = set(cached.removed)
+        head = cached.head
+        fetched = 0
+        while True:
+            rows = self._retrying(functools.partial(self._client.since_serial, head))
+            head = self._fold(rows, head, content, removed)
+            fetched += len(rows)
+            if len(rows) < self._page_size:
+                return JournalSummary(cached.low, head, content, frozenset(removed))
+            if fetched >= self._cold_window:
+                logger.info(
+                    "cached changelog is %d+ entries old; starting afresh", fetched
+                )
+                return None
+
+    def _cold(self) -> JournalSummary:
+        """Ask for the global serial, then read the last ``cold_window`` entries."""
+        global_serial = self._retrying(self._client.last_serial)
+        low = max(0, global_serial - self._cold_window)
+        content: dict[str, int] = {}
+        removed: set[str] = set()
+        head = low
+        while head < global_serial:
+            rows = self._retrying(functools.partial(self._client.since_serial, head))
+            head = self._fold(rows, head, content, removed)
+            if len(rows) < self._page_size:
+                break
+        return JournalSummary(low, head, content, frozenset(removed))
+
+    def _fold(
+        self,
+        rows: Iterable[ChangelogEntry],
+        since: int,
+        content: dict[str, int],
+        removed: set[str],
+    ) -> int:
+        """Record content changes from ``rows`` (all must be > ``since``); the new head."""
+        head = since
+        for entry in rows:
+            if entry.serial <= since:
+                raise AuthorityError(
+                    self.authority,
+                    f"broken changelog: asked for serials after {since}, got {entry.serial}",
+                    permanent=True,
+                )
+            head = max(head, entry.serial)
+            if is_content_change(entry.action) and entry.serial >= content.get(entry.name, 0):
+                content[entry.name] = entry.serial
+                if entry.action.strip().lower() == "remove project":
+                    removed.add(entry.name)
+                else:
+                    removed.discard(entry.name)
+        return head
+
+    def _retrying(self, call: Callable[[], _T]) -> _T:
+        """Run ``call``, retrying transient AuthorityErrors until the deadline."""
+        delay = 0.5
+        attempts = 0
+        while True:
+            attempts += 1
+            self.calls += 1
+            try:
+                return call()
+            except AuthorityError as exc:
+                if exc.permanent:
+                    raise
+                remaining = self._deadline - self._clock()
+                if remaining <= 0:
+                    raise AuthorityError(
+                        exc.authority,
+                        f"{exc.reason} (gave up after {attempts} attempt"
+                        f"{'s' if attempts != 1 else ''} in {self._max_wait:g} s)",
+                        permanent=False,
+                    ) from exc
+                logger.debug("%s; retrying in %.1f s", exc, min(delay, remaining))
+                self._sleep(min(delay, remaining))
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,466 @@
+"""The state store: what this machine has seen of each index, kept across runs.
+
+Two things are kept per index, each in its own JSON file so that damage to one (the
+journal cache) never costs the other (the no-rollback memory):
+
+* ``<stem>.serials.json``: normalised project name -> the highest serial safe-pip has seen
+  on that project's page. A later page with a lower serial is a rollback (DESIGN.md,
+  "Guarantees"), so these only ever go up.
+* ``<stem>.journal.json``: the changelog :class:`~safe_pip.authority.changelog.JournalSummary`, so a
+  warm run asks the journal only for what is new (one call instead of two).
+
+``<stem>`` is a readable slug of the index plus a short hash of its key; the key itself is
+stored inside each file. Credentials are stripped before anything is keyed or written.
+
+Discipline: every write is read-merge-write under an exclusive ``flock`` on ``<stem>.lock``
+(so concurrent safe-pip processes never lose each other's entries), into a temp file in the
+same directory that is fsynced and then ``os.replace``-d (so a crash or a full disk leaves the
+old file whole). Data files are opened with ``O_NOFOLLOW``: a symlink planted in the state
+directory is refused, never followed. A corrupt or unreadable file is logged (one line,
+logger ``safe_pip``) and treated as empty, because state is an optimisation and a guard
+against rollback, never a reason to stop an install; a state directory that cannot be
+created or written is a :class:`~safe_pip.errors.StateError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import posixpath
+import re
+import stat
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+
+from safe_pip.errors import StateError
+from safe_pip.index.names import canonical_name
+
+if TYPE_CHECKING:
+    # Imported where used: the runner reads this store before pip starts, and the changelog
+    # module brings in http.client, xmlrpc and packaging (issue 7).
+    from safe_pip.authority.changelog import JournalSummary
+
+__all__ = ["STATE_DIR_ENV", "IndexState", "StateStore", "index_key"]
+
+logger = logging.getLogger("safe_pip")
+
+#: Environment variable that overrides the state directory.
+STATE_DIR_ENV = "SAFE_PIP_STATE_DIR"
+
+_FORMAT = 1
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not hang the open
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DATA_FILE = re.compile(r"(?P<stem>.+-[0-9a-f]{16})\.(?P<kind>serials|journal)\.json")
+
+_Kind = Literal["serials", "journal"]
+_Status = Literal["missing", "ok", "corrupt"]
+
+
+def index_key(index_url: str) -> str:
+    """The identity of an index: credentials stripped, scheme and host lowercased, default
+    port dropped, path normalised and ending in ``/``, query and fragment dropped.
+
+    Why: ``https://user:pw@Host/simple`` and ``https://host:443/simple/`` are the same index
+    and must share one memory, and a password must never reach a file name or a file.
+    """
+    parts = urlsplit(index_url.strip())
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise ValueError(f"index URL needs a scheme: {index_url!r}")
+    try:
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError as exc:  # bad port
+        raise ValueError(f"bad index URL: {exc}") from None
+    if not host and scheme != "file":
+        raise ValueError(f"index URL needs a host: {index_url!r}")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        netloc += f":{port}"
+    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    path = posixpath.normpath(path) if path not in ("", "/") else "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    if not path.endswith("/"):
+        path += "/"
+    return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def _stem(key: str) -> str:
+    """``<slug>-<16 hex>``: readable for humans, unique by the hash of the full key."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    rest = key.split("://", 1)[-1]
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", rest).strip("-.").lower()[:48].rstrip("-.")
+    return f"{slug or 'index'}-{digest}"
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """One index as the ``status`` command shows it."""
+
+    key: str
+    projects: int  # projects with a remembered serial
+    newest_serial: int | None  # highest remembered serial, None if none
+    journal_low: int | None  # cached journal window (low, head], None if no cache
+    journal_head: int | None
+    journal_size: int | None  # projects with a content change in the cached window
+
+
+class StateStore:
+    """Per-index memory of page serials and the cached changelog summary.
+
+    ``root`` defaults to ``$SAFE_PIP_STATE_DIR`` if set, else platformdirs' user state dir
+    for ``safe-pip``. Nothing is created until something is written.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        if root is None:
+            override = os.environ.get(STATE_DIR_ENV)
+            if override:
+                root = Path(override).expanduser()
+            else:
+                root = platformdirs.user_state_path("safe-pip", appauthor=False)
+        self._root = Path(os.path.abspath(root))
+        self._warned: set[tuple[Path, str]] = set()
+        self._warned_lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        """The state directory (absolute)."""
+        return self._root
+
+    index_key = staticmethod(index_key)
+
+    # -- remembered serials ----------------------------------------------------------------
+
+    def remembered(self, index_url: str) -> dict[str, int]:
+        """Normalised project name -> highest serial seen on its page at this index."""
+        key = index_key(index_url)
+        doc, _ = self._read(self._path(key, "serials"), key, "serials")
+        return dict(doc) if doc is not None else {}
+
+    def remember(self, index_url: str, serials: Mapping[str, int]) -> None:
+        """Merge ``serials`` into the memory by maximum: a remembered serial never goes down.
+
+        Read-merge-write under the index's lock, so concurrent processes keep each other's
+        entries. Writes nothing when nothing would change.
+        """
+        incoming: dict[str, int] = {}
+        for name, serial in serials.items():
+            if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
+                raise ValueError(f"serial for {name!r} must be a non-negative int: {serial!r}")
+            norm = canonical_name(name)
+            incoming[norm] = max(serial, incoming.get(norm, serial))
+        key = index_key(index_url)
+        path = self._path(key, "serials")
+        if not incoming and not self._exists(path):
+            return
+        with self._locked(key):
+            doc, status = self._read(path, key, "serials")
+            merged = dict(doc) if doc is not None else {}
+            for name, serial in incoming.items():
+                merged[name] = max(serial, merged.get(name, serial))
+            if status == "ok" and merged == doc:
+                return
+            payload = {"format": _FORMAT, "index": key, "serials": dict(sorted(merged.items()))}
+            self._write(path, payload)
+
+    # -- journal cache ---------------------------------------------------------------------
+
+    def load_journal(self, index_url: str) -> JournalSummary | None:
+        """The cached changelog summary for this index, or None (none, or unusable)."""
+        key = index_key(index_url)
+        summary, _ = self._read(self._path(key, "journal"), key, "journal")
+        from safe_pip.authority.changelog import JournalSummary
+
+        return summary if isinstance(summary, JournalSummary) else None
+
+    def save_journal(self, index_url: str, summary: JournalSummary) -> None:
+        """Store ``summary``, merged with what another process may have saved meanwhile.
+
+        Overlapping windows are united; otherwise the newer one wins (see
+        :meth:`JournalSummary.merged`).
+        """
+        key = index_key(index_url)
+        path = self._path(key, "journal")
+        with self._locked(key):
+            existing, _ = self._read(path, key, "journal")
+            if existing is not None:
+                summary = existing.merged(summary)
+            self._write(path, {"format": _FORMAT, "index": key, "journal": summary.to_json()})
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def forget(self, index_url: str) -> bool:
+        """Delete everything remembered about an index; True if there was anything."""
+        key = index_key(index_url)
+        paths = [self._path(key, "serials"), self._path(key, "journal")]
+        if not any(self._exists(p) for p in paths):
+            return False
+        removed = False
+        with self._locked(key):
+            for path in paths:
+                try:
+                    path.unlink()
+                    removed = True
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise StateError(f"cannot remove state file {path}: {exc}") from exc
+        # The lock file stays: removing a lock another process may hold would let a third
+        # process lock a fresh file at the same path while the second still works.
+        return removed
+
+    def indexes(self) -> list[IndexState]:
+        """Every index with state, sorted by key (for ``safe-pip status``)."""
+        try:
+            names = sorted(os.listdir(self._root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateError(f"cannot read state directory {self._root}: {exc}") from exc
+        found: dict[str, dict[str, Any]] = {}
+        for name in names:
+            match = _DATA_FILE.fullmatch(name)
+            if match is None:
+                continue
+            stem, kind = match["stem"], match["kind"]
+            path = self._root / name
+            key = self._stored_key(path)
+            if key is None or _stem(key) != stem:
+                if key is not None:
+                    logger.warning("ignoring misplaced state file %s", path)
+                continue
+            doc, _ = self._read(path, key, "serials" if kind == "serials" else "journal")
+            entry = found.setdefault(key, {})
+            entry[kind] = doc
+        result: list[IndexState] = []
+        for key in sorted(found):
+            serials: dict[str, int] | None = found[key].get("serials")
+            journal: JournalSummary | None = found[key].get("journal")
+            result.append(
+                IndexState(
+                    key=key,
+                    projects=len(serials or {}),
+                    newest_serial=max(serials.values()) if serials else None,
+                    journal_low=journal.low if journal else None,
+                    journal_head=journal.head if journal else None,
+                    journal_size=len(journal.content_serials) if journal else None,
+                )
+            )
+        return result
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _path(self, key: str, kind: _Kind) -> Path:
+        return self._root / f"{_stem(key)}.{kind}.json"
+
+    @staticmethod
+    def _exists(path: Path) -> bool:
+        return os.path.lexists(path)
+
+    def _open_read(self, path: Path) -> int | None:
+        """Open a data file for reading without following symlinks; None if absent."""
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
+        except (FileNotFoundError, NotADirectoryError):  # no file, or no state dir yet
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) or path.is_symlink():
+                raise StateError(f"refusing symlinked state file {path}") from exc
+            raise
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise StateError(f"refusing state file {path}: not a regular file")
+        return fd
+
+    def _load_json(self, path: Path) -> tuple[object, _Status]:
+        """The parsed JSON of ``path`` (or None with why); raises StateError on a symlink."""
+        try:
+            fd = self._open_read(path)
+            if fd is None:
+                return None, "missing"
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
+        except StateError:
+            raise
+        except OSError as exc:
+            self._warn_corrupt(path, f"cannot read it: {exc.strerror or exc}")
+            return None, "corrupt"
+        try:
+            import json  # imported where used: a store is made before pip starts (issue 7)
+
+            return json.loads(data), "ok"
+        except (ValueError, RecursionError) as exc:
+            self._warn_corrupt(path, f"not JSON: {exc}")
+            return None, "corrupt"
+
+    def _stored_key(self, path: Path) -> str | None:
+        """The index key written inside a data file (for :meth:`indexes`)."""
+        doc, status = self._load_json(path)
+        if status == "ok" and isinstance(doc, dict) and isinstance(doc.get("index"), str):
+            return str(doc["index"])
+        if status == "ok":
+            self._warn_corrupt(path, "no index key in it")
+        return None
+
+    def _read(self, path: Path, key: str, kind: _Kind) -> tuple[Any, _Status]:
+        """Read and validate a data file: (content, status); content None unless "ok".
+
+        The content is ``dict[str, int]`` for serials and :class:`JournalSummary` for the
+        journal. Anything invalid is logged once and reported as "corrupt".
+        """
+        doc, status = self._load_json(path)
+        if status != "ok":
+            return None, status
+        try:
+            if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+                raise ValueError(f"not a safe-pip state file (format {_FORMAT})")
+            if doc.get("index") != key:
+                raise ValueError(f"it belongs to another index ({doc.get('index')!r:.100})")
+            if kind == "journal":
+                from safe_pip.authority.changelog import JournalSummary
+
+                return JournalSummary.from_json(doc.get("journal")), "ok"
+            serials = doc.get("serials")
+            if not isinstance(serials, dict):
+                raise ValueError("no 'serials' object")
+            for name, serial in serials.items():
+                if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
+                    raise ValueError(f"bad serial for {name!r:.100}")
+                if canonical_name(name) != name:
+                    raise ValueError(f"project name not normalised: {name!r:.100}")
+            return serials, "ok"
+        except ValueError as exc:
+            self._warn_corrupt(path, str(exc))
+            return None, "corrupt"
+
+    def _warn_corrupt(self, path: Path, reason: str) -> None:
+        """One line per damaged file per store: a read then a rewrite need not say it twice."""
+        reason = " ".join(reason.split())  # one line, whatever the parser said
+        with self._warned_lock:
+            if (path, reason) in self._warned:
+                return
+            self._warned.add((path, reason))
+        logger.warning(
+            "ignoring unusable state file %s (%s); starting afresh", path, reason
+        )
+
+    def check_usable(self) -> None:
+        """Raise :class:`StateError` unless the state directory can be created and written.
+
+        Called before pip starts: the serials kept here are the no-rollback memory, and a run
+        that cannot keep them would find out only after installing (README: exit 2, "state
+        dir unusable"). A probe file is created exclusively, without following links, and
+        removed at once.
+        """
+        self._ensure_root()
+        probe = self._root / f".probe-{os.urandom(6).hex()}"
+        try:
+            fd = os.open(
+                probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600
+            )
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StateError(
+                f"cannot write in state directory {self._root}: {exc.strerror or exc}"
+            ) from exc
+
+    def _ensure_root(self) -> None:
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot create state directory {self._root}: {exc.strerror or exc}"
+            ) from exc
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        """Hold the index's exclusive lock (``flock`` on ``<stem>.lock``)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            raise StateError(
+                "safe-pip's state store needs POSIX file locking (fcntl), "
+                "which this platform does not have"
+            ) from None
+        self._ensure_root()
+        lock_path = self._root / f"{_stem(key)}.lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o666)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK):
+                raise StateError(f"refusing symlinked lock file {lock_path}") from exc
+            raise StateError(f"cannot open lock file {lock_path}: {exc}") from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise StateError(f"cannot lock {lock_path}: {exc}") from exc
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _write(self, path: Path, payload: Mapping[str, Any]) -> None:
+        """Atomically replace ``path`` with ``payload`` as JSON (caller holds the lock).
+
+        Temp file in the same directory, created exclusively and without following links,
+        written, fsynced, then renamed over ``path``; on any failure the temp file is
+        removed and the old file is left as it was.
+        """
+        import json
+
+        data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        self._ensure_root()
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        fd: int | None = None
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o666
+            )
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+            os.close(fd)
+            fd = None
+            os.replace(tmp, path)
+        except OSError as exc:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise StateError(f"cannot write state file {path}: {exc}") from exc
+        self._fsync_dir()
+
+    def _fsync_dir(self) -> None:
+        """Make the rename durable; best effort (not every filesystem allows it)."""
+        try:
+            dir_fd = os.open(self._root, os.O_RDONLY | _O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,21 @@
+"""The guard options, shared by every command (kept light: read before pip starts)."""
+
+from __future__ import annotations
+
+from safe_pip._record import record
+
+TYPE_CHECKING = False  # typing itself is not imported before pip starts (issue 7)
+if TYPE_CHECKING:
+    from safe_pip.index.asof import AsOf
+
+
+@record(frozen=True)
+class GuardOptions:
+    """The guard options (command line, else ``SAFE_PIP_*`` variables)."""
+
+    changelog: str | None = None
+    origin: str | None = None
+    max_wait: float = 120.0
+    strict: bool = False
+    report: str | None = None
+    as_of: AsOf | None = None  # --as-of: serve every page as it stood at this point

@@ -1,0 +1,134 @@
+"""Building a guard for one run: options, transport, authorities and memory wired together.
+
+``install`` (through pip), ``check`` (no pip) and the other commands share this, so every
+command judges pages the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from safe_pip.authority.changelog import CallRecord, ChangelogAuthority, ChangelogClient
+from safe_pip.authority.state import StateStore
+from safe_pip.guard.filecache import FileCache
+from safe_pip.guard.guard import Guard, IndexEntry, Refusal
+from safe_pip.guard.options import GuardOptions
+from safe_pip.net.http import TransportSettings, make_session
+from safe_pip.net.urls import strip_credentials
+from safe_pip.pip.cmdline import PipSettings, default_changelog_url, default_index_url
+
+if TYPE_CHECKING:
+    from safe_pip.guard.asofview import AsOfView
+
+
+def transport_of(settings: PipSettings) -> TransportSettings:
+    return TransportSettings(
+        timeout=settings.timeout,
+        cert=settings.cert,
+        client_cert=settings.client_cert,
+        proxy=settings.proxy,
+        trusted_hosts=settings.trusted_hosts,
+        keyring_provider=settings.keyring_provider,
+    )
+
+
+def same_index(a: str, b: str) -> bool:
+    return strip_credentials(a).rstrip("/").lower() == strip_credentials(b).rstrip("/").lower()
+
+
+class GuardSetup:
+    """One guard with its session, its state store and its indexes."""
+
+    def __init__(
+        self,
+        options: GuardOptions,
+        transport: TransportSettings,
+        *,
+        store: StateStore | None = None,
+        say: Callable[[str], None],
+        on_refuse: Callable[[Refusal], None] = lambda refusal: None,
+    ) -> None:
+        self.options = options
+        self.transport = transport
+        self.store = store or StateStore()
+        self.session = make_session(transport)
+        self.guard = Guard(
+            self.session,
+            transport,
+            max_wait=options.max_wait,
+            strict=options.strict,
+            on_refuse=on_refuse,
+            say=say,
+        )
+        self.guard.file_cache = FileCache()
+        self.as_of: AsOfView | None = None
+        if options.as_of is not None:
+            from safe_pip.guard.asofview import AsOfView  # only for --as-of: about 5% of set-up
+
+            self.as_of = AsOfView(
+                options.as_of, strict=options.strict, max_wait=options.max_wait, say=say
+            )
+            self.guard.page_filter = self.as_of
+
+    def add_index(self, url: str, *, main: bool = False) -> IndexEntry | None:
+        """Guard one index (None for local ``file://`` indexes, which no cache sits before).
+
+        ``--changelog`` and ``--origin`` belong to the main index; an index that is pip's
+        default (PyPI) gets PyPI's own changelog unless told otherwise.
+        """
+        if not url.startswith(("http://", "https://")):
+            return None
+        self.session.add_index(url)
+        changelog_url = self.options.changelog if main else None
+        if changelog_url is None and same_index(url, default_index_url()):
+            changelog_url = default_changelog_url()
+        authority = None
+        client = None
+        if changelog_url:
+            client = ChangelogClient(
+                changelog_url,
+                self.session,
+                timeout=self.transport.timeout,
+                on_call=self._record_call,
+            )
+            authority = ChangelogAuthority(
+                client, self.store, url, max_wait=self.options.max_wait
+            )
+        entry = self.guard.add_index(
+            url,
+            changelog=authority,
+            changelog_url=changelog_url,
+            origin=self.options.origin if main else None,
+            remembered=self.store.remembered(url),
+        )
+        if self.as_of is not None:
+            self.as_of.add_index(entry, client, main=main)
+        return entry
+
+    def _record_call(self, record: CallRecord) -> None:
+        self.guard.authority_calls.append(
+            {
+                "authority": "changelog",
+                "method": record.method,
+                "url": record.url,
+                "status": record.status,
+                "elapsed_ms": round(record.elapsed_ms),
+                "error": record.error,
+            }
+        )
+
+    def keep(self, say: Callable[[str], None]) -> None:
+        """Keep what the run learnt: the serials accepted (the no-rollback memory), even after
+        a refusal; and trim the file cache if the run added to it."""
+        from safe_pip.errors import SafePipError
+
+        for entry in self.guard.indexes:
+            seen = self.guard.seen_serials(entry)
+            if seen:
+                try:
+                    self.store.remember(entry.upstream, seen)
+                except (SafePipError, OSError, ValueError) as exc:
+                    say(f"warning: could not remember serials: {exc}")
+        if self.guard.file_cache is not None:
+            self.guard.file_cache.prune()
