@@ -19,7 +19,8 @@ import requests
 
 from safe_pip.authority.state import StateStore
 from safe_pip.guard.options import GuardOptions
-from safe_pip.guard.proxy import MAX_RANGES, Proxy, parse_range, satisfiable
+from safe_pip.guard.proxy import Proxy
+from safe_pip.guard.ranges import MAX_RANGES, parse_range, satisfiable
 from safe_pip.guard.setup import GuardSetup
 from safe_pip.net.http import TransportSettings
 from safe_pip.testing import Origin
