@@ -14,9 +14,10 @@ import requests
 from packaging.requirements import Requirement
 
 from safe_pip.authority.state import StateStore
+from safe_pip.guard.dependencies import best_candidate, requires_dist
 from safe_pip.guard.guard import Refused
 from safe_pip.guard.options import GuardOptions
-from safe_pip.guard.prefetch import Prefetcher, best_candidate, requires_dist
+from safe_pip.guard.prefetch import Prefetcher
 from safe_pip.guard.setup import GuardSetup
 from safe_pip.net.http import TransportSettings
 from safe_pip.testing import CDN, Origin, fill_cache
@@ -512,9 +513,9 @@ def test_the_target_interpreter_tells_the_marker_environment_packaging_knows(
 ) -> None:
     from packaging.markers import default_environment
 
-    from safe_pip.guard.prefetch import _ENVIRONMENT_KEYS, marker_environment
+    from safe_pip.guard.dependencies import ENVIRONMENT_KEYS, marker_environment
 
-    assert set(_ENVIRONMENT_KEYS) == set(default_environment())
+    assert set(ENVIRONMENT_KEYS) == set(default_environment())
     assert marker_environment(sys.executable) == default_environment()
     assert marker_environment(str(tmp_path / "no-python")) is None
     if os.name != "nt":
@@ -527,10 +528,10 @@ def test_the_target_interpreter_tells_the_marker_environment_packaging_knows(
 def test_an_unknown_environment_prefetches_whatever_the_marker() -> None:
     from packaging.markers import Marker
 
-    from safe_pip.guard.prefetch import _marker_true
+    from safe_pip.guard.dependencies import marker_true
 
     for marker in ('python_version < "3"', 'extra == "x"', 'sys_platform == "nonesuch"'):
-        assert _marker_true(Marker(marker), None, "")  # a superset: pip asks for the rest
+        assert marker_true(Marker(marker), None, "")  # a superset: pip asks for the rest
 
 
 def test_dependencies_read_before_the_target_answers_wait_for_it(
