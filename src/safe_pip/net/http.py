@@ -5,25 +5,22 @@ guard: the OS trust store (truststore) beside certifi, pip's ``--cert`` and ``--
 ``--trusted-host``, ``--proxy`` or the environment's proxies with ``no_proxy`` (http, https and
 SOCKS proxies), credentials from the URL, netrc and pip's ``--keyring-provider``. The same
 stack pip uses (requests, urllib3, truststore) gives all of them, and keeps giving them as pip
-changes; a hand-written client had to copy each one and missed several.
+changes.
 
 What stays the guard's own: TLS is verified unless pip's ``--trusted-host`` names the host
-(decided again for every redirect), credentials never reach another host (``_netauth``), and
-every failure is a :class:`TransportError` whose message names the URL without credentials.
+(decided again for every redirect), credentials never reach another host
+(:mod:`safe_pip.net.auth`), and every failure is a :class:`TransportError`
+(:mod:`safe_pip.net.errors`) whose message names the URL without credentials.
 """
 
 from __future__ import annotations
 
 import http.client
-import os
-import re
 import socket
 import ssl
-import threading
 import urllib.parse
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +30,7 @@ import requests.exceptions
 import urllib3.exceptions
 import urllib3.util
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies, select_proxy
 
 from safe_pip import __version__
 from safe_pip.net.auth import (
@@ -42,10 +40,34 @@ from safe_pip.net.auth import (
     carry_source,
     credentials_sent,
 )
-from safe_pip.net.urls import proxy_url, redact
+from safe_pip.net.errors import (
+    MAX_REDIRECTS,
+    BadURL,
+    ConnectFailed,
+    TimedOut,
+    TLSFailed,
+    TooManyRedirects,
+    TransportError,
+    translate,
+)
+from safe_pip.net.settings import TransportSettings, Trust
+from safe_pip.net.tunnel import connect_through
+from safe_pip.net.urls import proxy_url
 
-#: requests' limit (and pip's).
-MAX_REDIRECTS = 30
+#: The client's API in one place: its errors and settings live in their own modules.
+__all__ = [
+    "MAX_REDIRECTS",
+    "BadURL",
+    "ConnectFailed",
+    "Response",
+    "Session",
+    "TLSFailed",
+    "TimedOut",
+    "TooManyRedirects",
+    "TransportError",
+    "TransportSettings",
+    "make_session",
+]
 
 # An unverified request happens only for a host pip's --trusted-host names: the user's choice,
 # which pip does not warn about either (it sets this same filter).
@@ -64,184 +86,6 @@ class _Retry(urllib3.util.Retry):
         if isinstance(error, urllib3.exceptions.TimeoutError):
             raise error
         return super().increment(*args, **kwargs)
-
-
-@dataclass(frozen=True)
-class TransportSettings:
-    """What pip's configuration says about reaching the network, applied upstream by the guard.
-
-    pip only ever talks to the loopback guard, so its ``--cert``, ``--client-cert``,
-    ``--proxy``, ``--trusted-host`` and ``--keyring-provider`` settings must be honoured by
-    the guard instead.
-    """
-
-    timeout: float = 15.0
-    cert: str | None = None  # a CA bundle (pip --cert, PIP_CERT, REQUESTS_CA_BUNDLE)
-    client_cert: str | None = None
-    proxy: str | None = None
-    trusted_hosts: tuple[str, ...] = field(default_factory=tuple)
-    keyring_provider: str = "disabled"  # as pip would use it (see _netauth.keyring_in_use)
-
-    def verify_for(self, url: str) -> bool | str:
-        """TLS verification for one URL: never weakened, except for pip's trusted hosts."""
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        hostport = f"{host}:{parts.port}" if parts.port else host
-        for trusted in self.trusted_hosts:
-            if trusted in (host, hostport):
-                return False
-        return self.cert if self.cert else True
-
-
-class TransportError(Exception):
-    """A request that got no HTTP answer. ``str()`` names the URL (without credentials)."""
-
-
-class ConnectFailed(TransportError):
-    """No connection, or the connection broke before the answer was complete."""
-
-
-class TimedOut(ConnectFailed):
-    """The server (or proxy) did not answer within the timeout."""
-
-
-class TLSFailed(TransportError):
-    """The TLS handshake failed: an untrusted or wrong certificate, or a bad client cert."""
-
-
-class BadURL(TransportError):
-    """A URL this client cannot request (no host, an unknown scheme, a bad proxy)."""
-
-
-class TooManyRedirects(TransportError):
-    """More than :data:`MAX_REDIRECTS` redirects."""
-
-
-_USERINFO = re.compile(r"(?<=://)[^/@\s'\"]+@")
-
-
-def _scrub(text: str) -> str:
-    """A library's message with any URL's user-info masked: it may quote a proxy URL."""
-    return _USERINFO.sub("****@", text)
-
-
-def _timed_out(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, urllib3.exceptions.NewConnectionError):
-            return False  # urllib3 derives it from ConnectTimeoutError; it is a refusal
-        if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
-            return True
-        if isinstance(exc, (TimeoutError, socket.timeout)):
-            return True
-        reason = getattr(exc, "reason", None)
-        nested = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-        exc = reason if isinstance(reason, BaseException) else nested or exc.__context__  # type: ignore[assignment]
-    return False
-
-
-def _root(exc: BaseException) -> BaseException:
-    """The error under requests' and urllib3's wrappers (a refusal, a certificate, a reset)."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = getattr(exc, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
-        if inner is None:
-            inner = exc.__cause__
-        if inner is None:
-            break
-        exc = inner
-    return exc
-
-
-def _translate(exc: BaseException, url: str) -> TransportError:
-    """A requests/urllib3/socket error as the project's own, at the one boundary; it names
-    the URL that failed (after redirects, the last one), without credentials."""
-    failed = getattr(getattr(exc, "request", None), "url", None)
-    where = redact(failed if isinstance(failed, str) and failed else url)
-    root = _root(exc)
-    detail = _scrub(f"{type(root).__name__}: {root}")
-    if isinstance(exc, TransportError):
-        return exc
-    if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
-        return TLSFailed(f"{where}: TLS error: {detail}")
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return TooManyRedirects(f"{where}: more than {MAX_REDIRECTS} redirects")
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return ConnectFailed(f"{where}: the body does not decode: {detail}")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return ConnectFailed(f"{where}: the answer broke off ({detail})")
-    if _timed_out(exc):
-        return TimedOut(f"{where}: timed out ({detail})")
-    bad = (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.URLRequired,
-        requests.exceptions.InvalidHeader,
-        ValueError,  # a Location or proxy that does not parse (an unclosed "[")
-    )
-    if isinstance(exc, bad):
-        return BadURL(f"{where}: a bad URL or a bad redirect: {detail}")
-    return ConnectFailed(f"{where}: connection failed: {detail}")
-
-
-class Trust:
-    """The TLS contexts of one session, one per verification setting, made once.
-
-    The default is pip's: the OS trust store through truststore, with certifi's bundle loaded
-    too. A bundle (pip's ``--cert``, else ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``) replaces
-    it; ``False`` (pip's ``--trusted-host`` only) verifies nothing.
-    """
-
-    def __init__(self, client_cert: str | None) -> None:
-        self.client_cert = client_cert
-        self._lock = threading.Lock()
-        self._contexts: dict[bool | str, ssl.SSLContext] = {}
-
-    def context(self, verify: bool | str) -> ssl.SSLContext:
-        if verify is True:
-            env = os.environ
-            verify = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or True
-        with self._lock:
-            known = self._contexts.get(verify)
-            if known is None:
-                known = self._contexts[verify] = self._make(verify)
-            return known
-
-    def _make(self, verify: bool | str) -> ssl.SSLContext:
-        context: ssl.SSLContext
-        if verify is True:
-            import certifi
-            import truststore
-
-            context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.load_verify_locations(cafile=certifi.where())
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname checked, cert required
-            if verify is False:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            else:
-                try:
-                    if os.path.isdir(verify):
-                        context.load_verify_locations(capath=verify)
-                    else:
-                        context.load_verify_locations(cafile=verify)
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSFailed(f"{verify}: cannot read this CA bundle: {exc}") from exc
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.client_cert:
-            try:
-                context.load_cert_chain(self.client_cert)
-            except (OSError, ssl.SSLError) as exc:
-                raise TLSFailed(
-                    f"{self.client_cert}: cannot use this client certificate: {exc}"
-                ) from exc
-        return context
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
@@ -288,9 +132,9 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
 class _Requests(requests.Session):
     """requests' session, reading the environment once per origin instead of on every
-    request (scanning every variable for proxies cost a quarter of a request's CPU): proxies
-    are given with each request and on each redirect (requests' ``trust_env`` off), and on a
-    redirect to another host that host's netrc entry is sent, as requests would."""
+    request (requests scans every variable for proxies each time): proxies are given with
+    each request and on each redirect (requests' ``trust_env`` off), and on a redirect to
+    another host that host's netrc entry is sent, as requests would."""
 
     def __init__(self, owner: Session) -> None:
         super().__init__()
@@ -347,10 +191,10 @@ class Response:
             yield from self._raw.iter_content(chunk_size)
         except (requests.exceptions.RequestException, OSError, ValueError) as exc:
             self._raw.close()
-            raise _translate(exc, self.url) from exc
+            raise translate(exc, self.url) from exc
         except (urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
             self._raw.close()
-            raise _translate(exc, self.url) from exc
+            raise translate(exc, self.url) from exc
 
     @property
     def content(self) -> bytes:
@@ -448,9 +292,9 @@ class Session:
                 stream=True,
             )
         except (requests.exceptions.RequestException, OSError, ValueError) as exc:
-            raise _translate(exc, url) from exc
+            raise translate(exc, url) from exc
         except (urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
-            raise _translate(exc, url) from exc
+            raise translate(exc, url) from exc
         return Response(raw, url)
 
     def close(self) -> None:
@@ -471,17 +315,14 @@ class Session:
             return {}  # requests names the bad URL itself
         found = self._proxies.get(key)
         if found is None:
-            from requests.utils import get_environ_proxies
-
             found = self._proxies[key] = get_environ_proxies(url)
         return found
 
     def proxy_for(self, url: str) -> str | None:
         """The one proxy a request for ``url`` goes through, if any."""
-        from requests.utils import select_proxy
-
         found = select_proxy(url, self.proxies(url))
         return proxy_url(found) if found else None
+
 
     def open_tunnel(self, host: str, port: int, timeout: float | None = None) -> socket.socket:
         """A TCP connection to ``host:port`` for a client's own TLS (a proxy's CONNECT), made
@@ -492,69 +333,10 @@ class Session:
         proxy = self.proxy_for(f"https://{named}:{port}/")
         if proxy is None:
             return socket.create_connection((host, port), timeout=timeout)
-        try:
-            parts = urllib.parse.urlsplit(proxy)
-            scheme, proxy_host, proxy_port = parts.scheme.lower(), parts.hostname, parts.port
-        except ValueError as exc:
-            raise OSError(f"{redact(proxy)}: bad proxy URL") from exc
-        if not proxy_host:
-            raise OSError(f"{redact(proxy)}: bad proxy URL: no host")
-        user = urllib.parse.unquote(parts.username) if parts.username is not None else None
-        password = urllib.parse.unquote(parts.password or "") if user is not None else None
-        if scheme.startswith("socks"):
-            return _socks_tunnel(
-                scheme, proxy_host, proxy_port, user, password, (host, port), timeout
-            )
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            context = self.trust.context(self.settings.verify_for(proxy))
-            conn = http.client.HTTPSConnection(
-                proxy_host, proxy_port or 443, timeout=timeout, context=context
-            )
-        elif scheme == "http":
-            conn = http.client.HTTPConnection(proxy_host, proxy_port or 80, timeout=timeout)
-        else:
-            raise OSError(f"{redact(proxy)}: a proxy scheme this client cannot use")
-        tunnel_headers = None
-        if user is not None:
-            from requests.auth import _basic_auth_str
+        return connect_through(proxy, (host, port), timeout, self._tls_context)
 
-            tunnel_headers = {"Proxy-Authorization": _basic_auth_str(user, password or "")}
-        conn.set_tunnel(host, port, headers=tunnel_headers)
-        try:
-            conn.connect()
-        except http.client.HTTPException as exc:
-            conn.close()
-            raise OSError(f"proxy {redact(proxy)}: {exc}") from exc
-        assert conn.sock is not None
-        return conn.sock
-
-
-def _socks_tunnel(
-    scheme: str,
-    proxy_host: str,
-    proxy_port: int | None,
-    user: str | None,
-    password: str | None,
-    target: tuple[str, int],
-    timeout: float,
-) -> socket.socket:
-    """A connection through a SOCKS proxy, read as urllib3 reads its URL: ``socks5h`` and
-    ``socks4a`` let the proxy resolve the name."""
-    import socks  # PySocks, which requests[socks] brings
-
-    kind = socks.SOCKS4 if scheme.startswith("socks4") else socks.SOCKS5
-    sock: socket.socket = socks.create_connection(
-        target,
-        timeout=timeout,
-        proxy_type=kind,
-        proxy_addr=proxy_host,
-        proxy_port=proxy_port or 1080,
-        proxy_rdns=scheme in ("socks5h", "socks4a"),
-        proxy_username=user,
-        proxy_password=password,
-    )
-    return sock
+    def _tls_context(self, url: str) -> ssl.SSLContext:
+        return self.trust.context(self.settings.verify_for(url))
 
 
 def make_session(settings: TransportSettings, *, pool: int = 16) -> Session:

@@ -1,5 +1,5 @@
 """URL helpers that need no HTTP library: the runner uses them before pip starts, when
-importing the HTTP client would delay pip (issue 7)."""
+importing the HTTP client would delay pip."""
 
 from __future__ import annotations
 
