@@ -245,7 +245,7 @@ def test_an_install_keeps_its_verified_files_and_no_spools(
 def test_a_stale_page_is_asked_again_at_least_every_half_second(
     origin: Origin, state_dir: Path
 ) -> None:
-    """A purge reaching the last edge is seen within about 0.5 s (issue 7's recovery row)."""
+    """A purge reaching the last edge is seen within about 0.5 s."""
     origin.publish("gamma", "1.0")
     with CDN(origin, purge_delays=[None]) as cdn:
         fill_cache(cdn, "gamma", api=False)

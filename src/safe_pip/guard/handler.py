@@ -106,11 +106,11 @@ class ProxyServer(http.server.ThreadingHTTPServer):
         # pip hanging up mid-transfer (it was ended after a refusal) is not news.
         logger.debug("proxy connection error from %s", client_address, exc_info=True)
 
+
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     server: ProxyServer
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes: with Nagle's algorithm on, the second waits
-    # for the client's delayed ACK (tens of milliseconds on every page and file).
+    # Headers and body are separate writes: Nagle would hold the body for the client's delayed ACK.
     disable_nagle_algorithm = True
     server_version = "safe-pip-guard"
     sys_version = ""
