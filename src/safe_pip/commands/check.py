@@ -19,7 +19,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NoReturn
 
@@ -31,7 +31,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
-from safe_pip._record import replace
 from safe_pip.commands.install import _write_report, say
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, Guard, IndexEntry, Refused, denials
@@ -127,7 +126,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     # --as-of point): a view older than those is refused, on any machine (issue 4).
     locks = lock_inputs([path for path in ns.files if is_pylock(path)])
     if locks and options.as_of is None:
-        options = replace(options, as_of=as_of_of_locks(locks))  # a record, not a dataclass
+        options = replace(options, as_of=as_of_of_locks(locks))
     setup = GuardSetup(options, transport_of(settings), say=say)
     indexes: list[IndexEntry] = []
     if needs_configured and not no_index:

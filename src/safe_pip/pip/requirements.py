@@ -40,13 +40,11 @@ import os
 import posixpath
 import re
 import shlex
+from dataclasses import dataclass
 
-from safe_pip._record import record
 from safe_pip.errors import InputError
 from safe_pip.index.names import canonical_name
 
-# Read before pip starts (the runner rewrites index lines for the guard): no typing, pathlib,
-# urllib or dataclasses at import (issue 7).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -127,7 +125,7 @@ _MAX_FILE_BYTES = 64 * 1024 * 1024
 # --- the options pip accepts in requirements files -----------------------------------------
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class _Option:
     """One option of pip's requirements-file parser: its canonical long name and spellings."""
 
@@ -177,7 +175,7 @@ _INDEX_OPTIONS = _INDEX_URL_OPTIONS | {"--no-index", "--find-links"}
 # --- public data -----------------------------------------------------------------------------
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class ReqLine:
     """One logical line of a requirements file, as pip will understand it.
 
@@ -203,7 +201,7 @@ class ReqLine:
     spec: str = ""
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class IndexOptions:
     """What requirements-file lines do to pip's index settings, as pip applies them.
 
@@ -286,7 +284,7 @@ def _read_tree(
         )
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class _Logical:
     """A logical line: physical lines ``first``..``last`` (1-based) and its comment-free text."""
 
