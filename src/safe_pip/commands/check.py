@@ -25,7 +25,8 @@ from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.setup import GuardSetup, same_index, transport_of
 from safe_pip.index.names import is_pylock
 from safe_pip.locks.checker import FindLinks, PinChecker
-from safe_pip.locks.lockstate import as_of_of_locks, enforce_locks, lock_inputs
+from safe_pip.locks.enforce import enforce_locks
+from safe_pip.locks.lockstate import as_of_of_locks, lock_inputs
 from safe_pip.locks.pins import Pin, pins_from_requirements
 from safe_pip.locks.pylock import read_pylock
 from safe_pip.pip.cmdline import indexes_in_effect, parse_pip_args, resolve_settings
