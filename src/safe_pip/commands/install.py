@@ -222,7 +222,7 @@ def _lock_inputs(values: Sequence[str]) -> list[tuple[str, LockState]]:
 
 
 def _enforce_locks(guard: Guard, locks: list[tuple[str, LockState]]) -> bool:
-    from safe_pip.locks.lockstate import enforce_locks
+    from safe_pip.locks.enforce import enforce_locks
 
     return enforce_locks(guard, locks)
 
@@ -249,7 +249,7 @@ def _finish(
     if code == 0:
         _unproxy_outputs(cmd, guard)
         if cmd.command == "lock":
-            from safe_pip.locks.lockstate import record_lock
+            from safe_pip.locks.enforce import record_lock
 
             for target in _lock_outputs(cmd):
                 if target != "-" and os.path.isfile(target):

@@ -1,1 +1,2 @@
-"""Lock files: PEP 751 ``pylock.toml`` read into pins, and the index state a lock records."""
+"""Pins and locks: pins read from requirements and PEP 751 ``pylock.toml`` files, judged
+against the index (``checker``), and the index state a lock records (``lockstate``)."""

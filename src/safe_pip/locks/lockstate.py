@@ -22,7 +22,9 @@ The table looks like this (an array of tables, one per index)::
     alpha = 1041
 
 It is written by hand (no TOML writer dependency) from values whose form is checked, and
-read with ``tomllib`` (``tomli`` before Python 3.11).
+read with ``tomllib`` (``tomli`` before Python 3.11). Recording it after ``pip lock`` and
+enforcing it before an install need the guard: ``locks.enforce`` does both, so that reading
+a lock (which the runner does before pip starts) does not load the guard.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,40 +44,22 @@ from safe_pip.index.names import canonical_name, is_pylock
 from safe_pip.net.urls import strip_credentials
 
 if TYPE_CHECKING:
-    from safe_pip.guard.guard import Guard
     from safe_pip.index.asof import AsOf
 
-
-def toml_loads(text: str) -> dict[str, Any]:
-    """``tomllib.loads`` (``tomli`` on 3.10), imported on first use: the runner reads this
-    module before pip starts, and most runs have no lock to read (issue 7)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        import tomli as tomllib
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TomlError(str(exc)) from None
-
-
-class TomlError(ValueError):
-    """Text that is not TOML (tomllib's error, which needs tomllib imported to catch)."""
-
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 __all__ = [
     "LockState",
     "LockedIndex",
-    "TomlError",
     "as_of_of_locks",
-    "enforce_lock",
-    "enforce_locks",
     "lock_inputs",
+    "lock_state",
     "locked_projects",
     "read_lock_state",
-    "record_lock",
     "render_lock_table",
-    "toml_loads",
     "write_lock_state",
 ]
 
@@ -126,8 +111,8 @@ def _load(path: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8: {exc.reason}") from None
     try:
-        return toml_loads(text)
-    except TomlError as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"not TOML: {exc}") from None
 
 
@@ -151,16 +136,16 @@ def read_lock_state(path: str) -> LockState | None:
         raise bad(f"format {table.get('format')!r} is not one this safe-pip reads ({FORMAT})")
     as_of: AsOf | None = None
     raw = table.get("as-of")
-    from datetime import datetime
-
     if isinstance(raw, datetime):  # a TOML datetime, if someone wrote one by hand
         raw = raw.isoformat()
     if raw is not None:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise bad(f"as-of must be a serial or an ISO 8601 string, not {raw!r}")
-        try:
-            from safe_pip.index.asof import parse_as_of  # only for a lock made --as-of
+        # index.asof brings the changelog client: loaded for a lock made --as-of only, not
+        # for every pylock the runner reads before pip starts.
+        from safe_pip.index.asof import parse_as_of
 
+        try:
             as_of = parse_as_of(str(raw), f"{path}: {where} as-of")
         except UsageError as exc:
             raise InputError(path, str(exc).split(": ", 1)[-1]) from None
@@ -270,8 +255,8 @@ def write_lock_state(path: str, state: LockState) -> None:
     body = _without_our_table(original).rstrip("\n")
     text = body + "\n\n" + render_lock_table(state)
     try:
-        parsed = toml_loads(text)  # fails if the table collides with the lock's own content
-    except TomlError as exc:
+        parsed = tomllib.loads(text)  # fails if the table collides with the lock's own content
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: could not add [tool.{TOOL}] to the lock: {exc}") from None
     if parsed.get("tool", {}).get(TOOL, {}).get("format") != FORMAT:
         raise UsageError(f"{path}: could not add [tool.{TOOL}] to the lock")
@@ -305,68 +290,6 @@ def lock_state(
     return LockState(tuple(result), as_of)
 
 
-# ------------------------------------------------------------------- the runner's two uses
-
-
-def record_lock(path: str, guard: Guard, as_of: AsOf | None) -> LockState:
-    """After a guarded ``pip lock``: write what the guard proved into the lock at ``path``."""
-    rows = []
-    for entry in guard.indexes:
-        head = entry.summary.head if entry.summary is not None else None
-        rows.append((entry.upstream, head, guard.seen_serials(entry)))
-    state = lock_state(rows, locked_projects(path), as_of)
-    write_lock_state(path, state)
-    return state
-
-
-def enforce_lock(guard: Guard, path: str, state: LockState, *, workers: int = 8) -> None:
-    """Before installing a lock: refuse (``Refused``) a view older than the lock's serials.
-
-    pip installs a pylock's files from their URLs and reads no index page for them, so the
-    guard asks for the locked projects' pages itself, with the lock's serials as memory (a
-    page older than the lock is a rollback unless an authority proves its content current,
-    ``_verdict.judge``). The index's changelog must have reached the lock's global serial.
-    """
-    from safe_pip.errors import AuthorityError
-    from safe_pip.guard.guard import Refusal
-
-    jobs = []
-    seen: set[int] = set()
-    for entry in guard.indexes:
-        locked = state.index(entry.upstream)
-        if locked is None:
-            continue
-        seen.add(id(locked))
-        for name, serial in locked.projects.items():
-            entry.remembered[name] = max(serial, entry.remembered.get(name, serial))
-        if locked.serial is not None and entry.changelog is not None:
-            try:
-                head: int | None = entry.changelog.summary().head
-            except AuthorityError:
-                head = None  # unproven: the pages' own checks say so (UNVERIFIED, --strict)
-            if head is not None and head < locked.serial:
-                guard.refuse(
-                    Refusal(
-                        os.path.basename(path), entry.display, "STALE", head, locked.serial,
-                        "the index's changelog is behind the serial the lock was made at",
-                    )
-                )
-        jobs += [(entry, name) for name in sorted(locked.projects)]
-    for locked in state.indexes:
-        if id(locked) not in seen:
-            guard.say(
-                f"warning: {os.path.basename(path)} was made against {locked.url}, which this "
-                "run does not use; its serials for that index are not checked"
-            )
-    if not jobs:
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safe-pip-lock") as pool:
-        for future in [pool.submit(guard.verified, entry, name) for entry, name in jobs]:
-            future.result()  # re-raises Refused
-
-
 def lock_inputs(values: Iterable[str]) -> list[tuple[str, LockState]]:
     """The pylock files among pip's ``-r`` values that carry a ``[tool.safe-pip]`` table.
 
@@ -394,15 +317,3 @@ def as_of_of_locks(locks: Sequence[tuple[str, LockState]]) -> AsOf | None:
         if state.as_of is not None:
             return state.as_of
     return None
-
-
-def enforce_locks(guard: Guard, locks: Iterable[tuple[str, LockState]]) -> bool:
-    """:func:`enforce_lock` for each lock; False once the guard refused (already reported)."""
-    from safe_pip.guard.guard import Refused
-
-    try:
-        for path, state in locks:
-            enforce_lock(guard, path, state)
-    except Refused:
-        return False
-    return True

@@ -1,4 +1,5 @@
-"""Pins: what ``safe-pip check`` checks, read from requirements files (pylock in ``_pylock``).
+"""Pins: what ``safe-pip check`` checks, read from requirements files (and by ``locks.pylock``
+from lock files).
 
 A pin is one distribution the user expects the index to serve exactly: a project, a version
 (``None`` when the requirement is not pinned with ``==``), where it is written, and what the

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +22,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import InputError
-from safe_pip.locks.lockstate import TomlError, toml_loads
 from safe_pip.locks.pins import LockedFile, Pin
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 _HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*packages[ \t]*\]\]", re.MULTILINE)
 _AT_LINE_RE = re.compile(r"at line (\d+)")
@@ -41,8 +46,8 @@ def read_pylock(path: str) -> list[Pin]:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text: {exc.reason}") from None
     try:
-        document = toml_loads(text)
-    except TomlError as exc:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         # Both parsers say "(at line L, column C)" or "(at end of document)".
         match = _AT_LINE_RE.search(str(exc))
         line = int(match.group(1)) if match else None

@@ -5,8 +5,9 @@ that pip reads the command line here: pip's ``create_command(name).parse_args(ar
 pip's ``main`` calls it. Every spelling pip accepts is therefore read as pip reads it: unique
 abbreviations of long options (``--index`` for ``--index-url``), aliases (``--pypi-url``),
 ``--opt=value``, ``-iURL``, short clusters, repeated options, ``PIP_*`` variables, the
-configuration files and ``--isolated``. A hand-written reader of pip's options once missed
-``--index`` and let pip reach an index unguarded; there is no second reader to drift.
+configuration files and ``--isolated``. A reader of our own could miss a spelling (``--index``
+for ``--index-url``) and let pip reach an index unguarded; with pip's parser there is no
+second reader to drift.
 
 The parse is watched, not copied: each raw argument is attributed to the option that
 consumed it (optparse's own ``_process_long_opt`` / ``_process_short_opts``), so the runner
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from safe_pip.errors import UsageError
+from safe_pip.net.urls import proxy_url, redact, split_url
 
 if TYPE_CHECKING:
     from safe_pip.pip.requirements import IndexOptions
@@ -38,6 +40,8 @@ SUPPORTED_PIP = ">=26.1,<27"
 
 def default_index_url() -> str:
     """pip's default index URL, read from pip at run time."""
+    # pip's internals are imported where used here: every safe-pip command imports this
+    # module, and only those that read pip's settings need pip loaded.
     from pip._internal.models.index import PyPI
 
     return str(PyPI.simple_url)
@@ -45,7 +49,7 @@ def default_index_url() -> str:
 
 def default_changelog_url() -> str:
     """The default index's XML-RPC endpoint, read from pip's constant."""
-    from pip._internal.models.index import PyPI
+    from pip._internal.models.index import PyPI  # where used: see default_index_url
 
     return str(PyPI.pypi_url)
 
@@ -112,6 +116,8 @@ def parse_pip_args(
     :class:`UsageError` with pip's own message.
     """
     try:
+        # Where used (see default_index_url), and so that a pip of another layout is a
+        # usage error here rather than a failure of every safe-pip command.
         from pip._internal.commands import create_command
     except ImportError as exc:  # pragma: no cover - depends on pip's layout
         raise UsageError(
@@ -286,8 +292,6 @@ def check_find_links(locations: Sequence[str], where: str) -> None:
     no authority): pip would read it directly, so it is a usage error, never passed on."""
     for location in locations:
         if location.lower().startswith(("http://", "https://")):
-            from safe_pip.net.urls import redact
-
             raise UsageError(
                 f"{where}: {redact(location)}: a remote find-links location cannot be "
                 "guarded; give it as an index (--extra-index-url) or a local directory"
@@ -303,8 +307,6 @@ def _usable_proxy(proxy: str | None) -> str | None:
     reaches the index through it, so one it could not use must stop the run here."""
     if not proxy:
         return None
-    from safe_pip.net.urls import proxy_url, redact, split_url
-
     url = proxy_url(proxy)
     shown = redact(url)
     try:

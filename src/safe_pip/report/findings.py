@@ -1,7 +1,7 @@
 """What ``safe-pip check`` finds: the finding kinds and the result of one check.
 
-Kept apart from the check itself so that every output format (``_formats``) renders the same
-model, and the JSON shape stays stable whatever the check learns to do.
+Kept apart from the check itself so that every output format (``report.formats``) renders the
+same model, and the JSON shape stays stable whatever the check learns to do.
 """
 
 from __future__ import annotations

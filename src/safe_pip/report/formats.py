@@ -1,6 +1,6 @@
 """Report formats of ``safe-pip check``: text for people, JSON for scripts, SARIF for dashboards.
 
-SARIF 2.1.0 (OASIS) is what code-scanning dashboards ingest; pip-audit has none (its issue
+SARIF 2.1.0 (OASIS) is what code-scanning dashboards ingest; pip-audit has none (pip-audit
 #206). Each finding kind is a SARIF rule, each finding a result located at file:line, so a
 dashboard shows it on the line of the requirements or lock file that pins it.
 """
