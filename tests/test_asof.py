@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_install import installed, safe_pip
 
-from safe_pip.authority.changelog import ChangelogClient, ChangelogEntry
+from safe_pip.authority.changelog import ChangelogClient
 from safe_pip.errors import UsageError
 from safe_pip.guard.asofview import AsOfView
 from safe_pip.guard.guard import IndexEntry
@@ -26,6 +26,7 @@ from safe_pip.index.asof import (
     page_as_of,
     parse_as_of,
 )
+from safe_pip.index.journal import ChangelogEntry
 from safe_pip.index.pages import DistFile, ProjectPage, parse_page
 from safe_pip.testing import CDN, Origin, build_wheel
 

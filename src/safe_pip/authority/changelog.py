@@ -3,14 +3,7 @@
 Why the changelog: XML-RPC calls are POSTs, which the CDN in front of an index does not
 cache, so ``changelog_last_serial`` and ``changelog_since_serial`` answer from the index
 database itself. That makes the journal the one authority that cannot be stale in the way
-the project pages are (see DESIGN.md, "Serials: where to read them").
-
-Why a *summary* and not raw journal ids: role, invite and team entries raise a project's
-serial without changing (or purging) its page, so a page can stay behind its project's newest
-journal id for days (warehouse #12933). A mirror that compared page serials with raw journal
-ids was wedged for days (bandersnatch #1416, #1434, #1633). We therefore keep, per project,
-only the newest *content-changing* serial (see :func:`is_content_change`), and a page is fresh
-when its serial is at least that.
+the project pages are. What is kept of it, and why, is in :mod:`safe_pip.index.journal`.
 
 Why bounded cost: the index allows about 3,600 XML-RPC calls an hour per address, so a run
 asks the journal a fixed number of times (two calls cold, one warm), never once per project.
@@ -19,36 +12,28 @@ asks the journal a fixed number of times (two calls cold, one warm), never once 
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import re
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from packaging.utils import canonicalize_name
-
+from safe_pip.authority.state import StateStore
 from safe_pip.errors import AuthorityError, SafePipError
+from safe_pip.index.journal import (
+    ChangelogEntry,
+    JournalSummary,
+    entry_from_row,
+    fold_content_changes,
+    is_serial,
+)
 from safe_pip.net.http import BadURL, Response, Session, TimedOut, TLSFailed, TransportError
+from safe_pip.net.urls import strip_credentials
 
-if TYPE_CHECKING:  # imported for types only: _state imports this module at run time
-    from safe_pip.authority.state import StateStore
-
-__all__ = [
-    "CONTENT_ACTIONS",
-    "CallRecord",
-    "ChangelogAuthority",
-    "ChangelogClient",
-    "ChangelogEntry",
-    "JournalSummary",
-    "is_content_change",
-    "url_without_credentials",
-]
+__all__ = ["CallRecord", "ChangelogAuthority", "ChangelogClient", "Mode"]
 
 logger = logging.getLogger("safe_pip")
 
@@ -56,189 +41,6 @@ _T = TypeVar("_T")
 
 #: The XML-RPC ``changelog_since_serial`` limit of the reference index (rows per call).
 DEFAULT_PAGE_SIZE = 50_000
-
-# --------------------------------------------------------------------------------------------
-# Action classification
-# --------------------------------------------------------------------------------------------
-
-#: Journal actions that change what a project's simple page lists, matched against the whole
-#: action string (case-insensitive, surrounding blanks ignored).
-#:
-#: Content-changing: ``create`` (the page comes to exist), ``add <pyver> file <filename>``
-#: (a new file), ``remove file <filename>``, ``yank release``, ``unyank release``,
-#: ``remove release`` and ``remove project``.
-#:
-#: Everything else is *not* content-changing, on purpose:
-#:
-#: * ``new release``: a release without files does not appear on a simple page; its files
-#:   arrive as ``add ... file ...`` entries with their own serials.
-#: * role, invite and team entries (``add Owner alice``, ``remove Maintainer bob``,
-#:   ``invite Owner carol``, ``accepted Owner carol``, ``change Owner dave to Maintainer``,
-#:   ``add Maintainer some-team`` ...), docs and description changes, quarantine: they raise
-#:   the project's serial without changing or purging its page (warehouse #12933). Counting
-#:   them would demand a page serial the index may not serve for days -- exactly how
-#:   bandersnatch was wedged (#1416, #1434, #1633).
-CONTENT_ACTIONS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"create", re.IGNORECASE),
-    # ``add <python version> file <filename>``; the python version is one token ("source",
-    # "py3", "cp311", "3.6"). Role names are excluded so that a user or team called "file"
-    # (``add Owner file ...``) can never pass for an upload.
-    re.compile(r"add (?!owner |maintainer )\S+ file \S.*", re.IGNORECASE),
-    re.compile(r"remove file \S.*", re.IGNORECASE),
-    re.compile(r"yank release", re.IGNORECASE),
-    re.compile(r"unyank release", re.IGNORECASE),
-    re.compile(r"remove release", re.IGNORECASE),
-    re.compile(r"remove project", re.IGNORECASE),
-)
-
-
-def is_content_change(action: str) -> bool:
-    """Whether a journal action changes what the project's simple page lists.
-
-    Raw journal ids must not be compared with page serials: role, invite and team entries
-    raise a project's serial without touching its page (warehouse #12933), which wedged
-    bandersnatch for days (#1416, #1434, #1633). Only the actions in :data:`CONTENT_ACTIONS`
-    count.
-    """
-    text = action.strip()
-    return any(pattern.fullmatch(text) for pattern in CONTENT_ACTIONS)
-
-
-# --------------------------------------------------------------------------------------------
-# Data model
-# --------------------------------------------------------------------------------------------
-
-
-def _is_int(value: object) -> bool:
-    """``isinstance(value, int)`` without letting ``True``/``False`` pass for serials."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class ChangelogEntry:
-    """One journal row: ``(name, version, timestamp, action, serial)``; name normalised."""
-
-    name: str
-    version: str | None  # None for project-level entries (create, roles, remove project)
-    timestamp: int
-    action: str
-    serial: int
-
-
-@dataclass(frozen=True)
-class JournalSummary:
-    """What the journal says about the window of serials ``(low, head]``.
-
-    ``low``: every journal entry with a serial greater than ``low`` is known.
-    ``head``: the global serial when the journal was last asked.
-    ``content_serials``: normalised project name -> newest content-changing serial in
-    ``(low, head]``. A project absent from it had no content change in the window.
-
-    Read-only: ``content_serials`` is stored as a read-only copy.
-    """
-
-    low: int
-    head: int
-    content_serials: Mapping[str, int] = field(default_factory=dict)
-    #: projects whose newest content change in the window is ``remove project``: for them a
-    #: 404 is the truth; for any other project with a content change it is a stale copy.
-    removed: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if not (_is_int(self.low) and _is_int(self.head)) or not 0 <= self.low <= self.head:
-            raise ValueError(
-                f"journal window must be 0 <= low <= head, got {self.low!r}, {self.head!r}"
-            )
-        clean: dict[str, int] = {}
-        for name, serial in self.content_serials.items():
-            if not isinstance(name, str) or not name or not _is_int(serial):
-                raise ValueError(f"bad content serial entry {name!r}: {serial!r}")
-            if not self.low < serial <= self.head:
-                raise ValueError(
-                    f"content serial {serial} for {name!r} outside ({self.low}, {self.head}]"
-                )
-            key = canonicalize_name(name)
-            clean[key] = max(serial, clean.get(key, serial))
-        object.__setattr__(self, "content_serials", MappingProxyType(clean))
-        object.__setattr__(
-            self, "removed", frozenset(canonicalize_name(n) for n in self.removed) & clean.keys()
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # holds a mapping: not hashable
-
-    def required(self, project: str) -> int | None:
-        """The newest content-changing serial of ``project`` in the window, or None.
-
-        A page of ``project`` whose serial is lower than this is stale. None means no
-        content change is known in ``(low, head]``; whether that proves the page fresh
-        depends on :meth:`covers` for the page's serial.
-        """
-        return self.content_serials.get(canonicalize_name(project))
-
-    def covers(self, serial: int) -> bool:
-        """Whether every journal entry after ``serial`` is known (``serial >= low``).
-
-        For a page with serial ``s`` and no :meth:`required` serial, ``covers(s)`` means the
-        journal proves no content change happened after ``s`` (up to ``head``).
-        """
-        return serial >= self.low
-
-    def merged(self, other: JournalSummary) -> JournalSummary:
-        """Combine two summaries of the same index, losing nothing that is still valid.
-
-        When the windows overlap or touch, the union is contiguous, so it is a valid window
-        and the per-project maximum is the newest content change in it. Otherwise the newer
-        window (higher head) wins: a gap between windows cannot be claimed as known.
-        Used when two processes save the journal at once.
-        """
-        if self.low <= other.head and other.low <= self.head:
-            content = dict(self.content_serials)
-            removed = set(self.removed)
-            for name, serial in other.content_serials.items():
-                if serial >= content.get(name, serial):
-                    content[name] = serial
-                    if name in other.removed:
-                        removed.add(name)
-                    else:
-                        removed.discard(name)
-            return JournalSummary(
-                min(self.low, other.low), max(self.head, other.head), content, frozenset(removed)
-            )
-        return self if self.head >= other.head else other
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (the store writes it with :func:`json.dumps`)."""
-        return {
-            "low": self.low,
-            "head": self.head,
-            "content_serials": dict(sorted(self.content_serials.items())),
-            "removed": sorted(self.removed),
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> JournalSummary:
-        """Rebuild from :meth:`to_json` output (a dict, or its JSON text).
-
-        Raises ValueError on anything else: the cache is a file on disk and may be damaged.
-        """
-        if isinstance(data, (str, bytes, bytearray)):
-            try:
-                data = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ValueError(f"journal summary is not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ValueError("journal summary must be a JSON object")
-        low, head, content = data.get("low"), data.get("head"), data.get("content_serials")
-        if not _is_int(low) or not _is_int(head):
-            raise ValueError("journal summary needs integer 'low' and 'head'")
-        if not isinstance(content, dict):
-            raise ValueError("journal summary needs a 'content_serials' object")
-        removed = data.get("removed", [])
-        if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
-            raise ValueError("journal summary 'removed' must be a list of names")
-        assert isinstance(low, int) and isinstance(head, int)  # for mypy; checked above
-        return cls(low, head, content, frozenset(removed))
-
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -256,15 +58,6 @@ class CallRecord:
 # --------------------------------------------------------------------------------------------
 
 
-def url_without_credentials(url: str) -> str:
-    """``url`` with any ``user:password@`` removed, for messages, reports and file contents."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
 def _scrub(text: str, url: str) -> str:
     """Remove the credentials of ``url`` from ``text`` (library messages may quote them)."""
     parts = urlsplit(url)
@@ -277,7 +70,7 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
-#: Where a request's credentials came from (``_http.Credentials``), as the user knows them.
+#: Where a request's credentials came from (``Response.credentials``), as the user knows them.
 _SOURCES = {"url": "its URL", "netrc": "netrc", "given": "its URL", "header": "a header"}
 
 
@@ -330,7 +123,7 @@ class ChangelogClient:
         on_call: Callable[[CallRecord], None] | None = None,
     ) -> None:
         self._url = url
-        self._display_url = url_without_credentials(url)
+        self._display_url = strip_credentials(url)
         self._session = session
         self._timeout = timeout
         self._on_call = on_call
@@ -347,7 +140,7 @@ class ChangelogClient:
 
     def since_serial(self, n: int) -> list[ChangelogEntry]:
         """Journal rows with serial > ``n``, oldest first, at most one page (index-defined)."""
-        if not _is_int(n) or n < 0:
+        if not is_serial(n) or n < 0:
             raise ValueError(f"serial must be a non-negative int, got {n!r}")
         return self._call("changelog_since_serial", (n,), self._to_entries)
 
@@ -363,25 +156,10 @@ class ChangelogClient:
     def _to_entries(result: object) -> list[ChangelogEntry]:
         if not isinstance(result, list):
             raise _BadShape(f"expected a list, got {type(result).__name__}")
-        return [ChangelogClient._to_entry(row) for row in result]
-
-    @staticmethod
-    def _to_entry(row: object) -> ChangelogEntry:
-        """Validate one ``(name, version, timestamp, action, serial)`` row."""
-        if not isinstance(row, (list, tuple)) or len(row) != 5:
-            raise _BadShape(f"bad changelog row {row!r:.120}")
-        name, version, timestamp, action, serial = row
-        if (
-            not isinstance(name, str)
-            or not name
-            or not (version is None or isinstance(version, str))
-            or not _is_int(timestamp)
-            or not isinstance(action, str)
-            or not _is_int(serial)
-            or serial < 0
-        ):
-            raise _BadShape(f"bad changelog row {row!r:.120}")
-        return ChangelogEntry(canonicalize_name(name), version, timestamp, action, serial)
+        try:
+            return [entry_from_row(row) for row in result]
+        except ValueError as exc:
+            raise _BadShape(str(exc)) from None
 
     def _call(self, method: str, params: tuple[Any, ...], convert: Callable[[Any], _T]) -> _T:
         """POST one XML-RPC request, convert its value, report the call, return the value.
@@ -436,7 +214,7 @@ class ChangelogClient:
             return
         reason = f"HTTP {status} {response.reason or ''}".rstrip()
         if 300 <= status < 400:
-            location = url_without_credentials(response.headers.get("Location", "?"))
+            location = strip_credentials(response.headers.get("Location", "?"))
             raise _CallFailed(f"{reason}, redirected to {location}", permanent=True, status=status)
         if status == 405:
             reason += " (this index has no XML-RPC changelog)"
@@ -613,29 +391,14 @@ class ChangelogAuthority:
         return JournalSummary(low, head, content, frozenset(removed))
 
     def _fold(
-        self,
-        rows: Iterable[ChangelogEntry],
-        since: int,
-        content: dict[str, int],
-        removed: set[str],
+        self, rows: list[ChangelogEntry], since: int, content: dict[str, int], removed: set[str]
     ) -> int:
-        """Record content changes from ``rows`` (all must be > ``since``); the new head."""
-        head = since
-        for entry in rows:
-            if entry.serial <= since:
-                raise AuthorityError(
-                    self.authority,
-                    f"broken changelog: asked for serials after {since}, got {entry.serial}",
-                    permanent=True,
-                )
-            head = max(head, entry.serial)
-            if is_content_change(entry.action) and entry.serial >= content.get(entry.name, 0):
-                content[entry.name] = entry.serial
-                if entry.action.strip().lower() == "remove project":
-                    removed.add(entry.name)
-                else:
-                    removed.discard(entry.name)
-        return head
+        try:
+            return fold_content_changes(rows, since, content, removed)
+        except ValueError as exc:
+            raise AuthorityError(
+                self.authority, f"broken changelog: {exc}", permanent=True
+            ) from None
 
     def _retrying(self, call: Callable[[], _T]) -> _T:
         """Run ``call``, retrying transient AuthorityErrors until the deadline."""

@@ -4,10 +4,10 @@ Two things are kept per index, each in its own JSON file so that damage to one (
 journal cache) never costs the other (the no-rollback memory):
 
 * ``<stem>.serials.json``: normalised project name -> the highest serial safe-pip has seen
-  on that project's page. A later page with a lower serial is a rollback (DESIGN.md,
-  "Guarantees"), so these only ever go up.
-* ``<stem>.journal.json``: the changelog :class:`~safe_pip.authority.changelog.JournalSummary`, so a
-  warm run asks the journal only for what is new (one call instead of two).
+  on that project's page. A later page with a lower serial is a rollback, so these only
+  ever go up.
+* ``<stem>.journal.json``: the changelog's :class:`~safe_pip.index.journal.JournalSummary`, so
+  a warm run asks the journal only for what is new (one call instead of two).
 
 ``<stem>`` is a readable slug of the index plus a short hash of its key; the key itself is
 stored inside each file. Credentials are stripped before anything is keyed or written.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import logging
 import os
 import posixpath
@@ -36,18 +37,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
 from safe_pip.errors import StateError
+from safe_pip.index.journal import JournalSummary
 from safe_pip.index.names import canonical_name
-
-if TYPE_CHECKING:
-    # Imported where used: the runner reads this store before pip starts, and the changelog
-    # module brings in http.client, xmlrpc and packaging (issue 7).
-    from safe_pip.authority.changelog import JournalSummary
 
 __all__ = ["STATE_DIR_ENV", "IndexState", "StateStore", "index_key"]
 
@@ -182,8 +179,6 @@ class StateStore:
         """The cached changelog summary for this index, or None (none, or unusable)."""
         key = index_key(index_url)
         summary, _ = self._read(self._path(key, "journal"), key, "journal")
-        from safe_pip.authority.changelog import JournalSummary
-
         return summary if isinstance(summary, JournalSummary) else None
 
     def save_journal(self, index_url: str, summary: JournalSummary) -> None:
@@ -304,8 +299,6 @@ class StateStore:
             self._warn_corrupt(path, f"cannot read it: {exc.strerror or exc}")
             return None, "corrupt"
         try:
-            import json  # imported where used: a store is made before pip starts (issue 7)
-
             return json.loads(data), "ok"
         except (ValueError, RecursionError) as exc:
             self._warn_corrupt(path, f"not JSON: {exc}")
@@ -335,8 +328,6 @@ class StateStore:
             if doc.get("index") != key:
                 raise ValueError(f"it belongs to another index ({doc.get('index')!r:.100})")
             if kind == "journal":
-                from safe_pip.authority.changelog import JournalSummary
-
                 return JournalSummary.from_json(doc.get("journal")), "ok"
             serials = doc.get("serials")
             if not isinstance(serials, dict):
@@ -395,7 +386,7 @@ class StateStore:
     def _locked(self, key: str) -> Iterator[None]:
         """Hold the index's exclusive lock (``flock`` on ``<stem>.lock``)."""
         try:
-            import fcntl
+            import fcntl  # here, not at the top: the store can still be read where it is missing
         except ImportError:  # pragma: no cover - Windows
             raise StateError(
                 "safe-pip's state store needs POSIX file locking (fcntl), "
@@ -425,8 +416,6 @@ class StateStore:
         written, fsynced, then renamed over ``path``; on any failure the temp file is
         removed and the old file is left as it was.
         """
-        import json
-
         data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
         self._ensure_root()
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")

@@ -52,8 +52,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from safe_pip.authority.changelog import ChangelogEntry
 from safe_pip.errors import AuthorityError, UsageError
+from safe_pip.index.journal import ChangelogEntry
 from safe_pip.index.pages import DistFile, ProjectPage
 
 __all__ = [
