@@ -7,10 +7,12 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urldefrag, urljoin
 
 import pytest
 
 from safe_pip.errors import MalformedPage
+from safe_pip.index.fields import split_file_url
 from safe_pip.index.pages import (
     HTML_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -1032,8 +1034,4 @@ def test_pip_reads_rendered_pages(fmt: str) -> None:
 def test_file_urls_are_resolved_as_urljoin_resolves_them(href: str) -> None:
     """Plain absolute URLs skip urljoin (the costliest step on a page of thousands of files):
     the result must be the one urljoin and urldefrag give, whatever the href."""
-    from urllib.parse import urldefrag, urljoin
-
-    from safe_pip.index.pages import _file_url
-
-    assert _file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))
+    assert split_file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))
