@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from safe_pip.authority.changelog import CallRecord, ChangelogAuthority, ChangelogClient
+from safe_pip.authority.changelog import ChangelogAuthority
+from safe_pip.authority.changelog_client import CallRecord, ChangelogClient
 from safe_pip.authority.state import StateStore
 from safe_pip.errors import AuthorityError
 from safe_pip.index.journal import ChangelogEntry, JournalSummary
