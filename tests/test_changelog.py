@@ -127,7 +127,8 @@ def fake() -> Iterator[FakeIndex]:
 def server(fake: FakeIndex) -> Iterator[str]:
     srv = _Server(("127.0.0.1", 0), _Handler)
     srv.fake = fake
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: poll often, so teardown is quick.
+    thread = threading.Thread(target=srv.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{srv.server_address[1]}/pypi"
