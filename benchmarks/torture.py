@@ -42,7 +42,7 @@ from typing import Literal
 import requests
 from packaging.version import Version
 
-from safe_pip.authority.changelog import is_content_change
+from safe_pip.index.journal import is_content_change
 from safe_pip.testing import CDN, Origin
 
 Tool = Literal["pip", "safe-pip"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from _guarded import installed, safe_pip, tree
 
-from safe_pip.authority import state as _state
 from safe_pip.cli import main
 from safe_pip.commands.install import _pip_command
 from safe_pip.errors import UsageError
@@ -251,7 +250,7 @@ def test_full_disk_while_writing_state_leaves_the_old_state_whole(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
 
-    monkeypatch.setattr(_state.os, "write", full_disk)
+    monkeypatch.setattr(os, "write", full_disk)
     capsys.readouterr()
     code = main([*args, str(tmp_path / "two"), "alpha"])
     err = capsys.readouterr().err

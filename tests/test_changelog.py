@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -15,17 +14,11 @@ from typing import Any
 
 import pytest
 
-from safe_pip.authority.changelog import (
-    CallRecord,
-    ChangelogAuthority,
-    ChangelogClient,
-    ChangelogEntry,
-    JournalSummary,
-    is_content_change,
-    url_without_credentials,
-)
+from safe_pip.authority.changelog import ChangelogAuthority
+from safe_pip.authority.changelog_client import CallRecord, ChangelogClient
 from safe_pip.authority.state import StateStore
 from safe_pip.errors import AuthorityError
+from safe_pip.index.journal import ChangelogEntry, JournalSummary
 from safe_pip.net.http import ConnectFailed, Session, TimedOut, TransportSettings, make_session
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +127,8 @@ def fake() -> Iterator[FakeIndex]:
 def server(fake: FakeIndex) -> Iterator[str]:
     srv = _Server(("127.0.0.1", 0), _Handler)
     srv.fake = fake
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: poll often, so teardown is quick.
+    thread = threading.Thread(target=srv.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{srv.server_address[1]}/pypi"
@@ -195,123 +189,14 @@ def make_authority(
 
 
 # --------------------------------------------------------------------------------------------
-# Action classification
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("action", "content"),
-    [
-        ("create", True),
-        ("add source file example-1.0.tar.gz", True),
-        ("add py3 file example-1.0-py3-none-any.whl", True),
-        ("add cp311 file example-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", True),
-        ("add 3.6 file example-1.0-py3.6.egg", True),
-        ("remove file example-1.0.tar.gz", True),
-        ("yank release", True),
-        ("unyank release", True),
-        ("remove release", True),
-        ("remove project", True),
-        ("  yank release  ", True),
-        ("new release", False),
-        ("add Owner alice", False),
-        ("add Maintainer bob", False),
-        ("remove Owner alice", False),
-        ("remove Maintainer bob", False),
-        ("change Owner alice to Maintainer", False),
-        ("invite Owner carol", False),
-        ("invite Maintainer carol", False),
-        ("accepted Owner carol", False),
-        ("accepted Maintainer carol", False),
-        ("revoke_invite Owner carol", False),
-        ("decline_invite Owner carol", False),
-        ("add Owner file", False),  # a user called "file"
-        ("add Owner file x", False),  # and a team that looks like one
-        ("remove Owner file", False),
-        ("add Maintainer my-team", False),  # team role
-        ("remove Owner my-team", False),
-        ("change Owner my-team to Maintainer", False),
-        ("docupdate", False),
-        ("update description", False),
-        ("update classifiers", False),
-        ("project quarantined", False),
-        ("project unquarantined", False),
-        ("", False),
-        ("create extra", False),
-        ("remove release candidate", False),
-    ],
-)
-def test_action_classification(action: str, content: bool) -> None:
-    assert is_content_change(action) is content
-
-
-# --------------------------------------------------------------------------------------------
-# JournalSummary
-# --------------------------------------------------------------------------------------------
-
-
-def test_summary_required_and_covers() -> None:
-    summary = JournalSummary(10, 20, {"Foo_Bar": 15, "foo-bar": 12, "baz": 20})
-    assert summary.required("foo.bar") == 15
-    assert summary.required("FOO-BAR") == 15
-    assert summary.required("other") is None
-    assert summary.covers(10) and summary.covers(25)
-    assert not summary.covers(9)
-    assert dict(summary.content_serials) == {"foo-bar": 15, "baz": 20}
-
-
-def test_summary_json_roundtrip() -> None:
-    summary = JournalSummary(5, 9, {"a": 6, "b": 9})
-    assert JournalSummary.from_json(summary.to_json()) == summary
-    assert JournalSummary.from_json(json.dumps(summary.to_json())) == summary
-
-
-@pytest.mark.parametrize(
-    "garbage",
-    [
-        None,
-        [],
-        "not json",
-        "[1, 2]",
-        {},
-        {"low": 1, "head": 2},
-        {"low": "1", "head": 2, "content_serials": {}},
-        {"low": True, "head": 2, "content_serials": {}},
-        {"low": 3, "head": 2, "content_serials": {}},
-        {"low": -1, "head": 2, "content_serials": {}},
-        {"low": 1, "head": 2, "content_serials": []},
-        {"low": 1, "head": 2, "content_serials": {"a": "2"}},
-        {"low": 1, "head": 2, "content_serials": {"a": 1}},  # not in (low, head]
-        {"low": 1, "head": 2, "content_serials": {"a": 3}},
-        {"low": 1, "head": 2, "content_serials": {"": 2}},
-    ],
-)
-def test_summary_from_json_rejects_garbage(garbage: object) -> None:
-    with pytest.raises(ValueError):
-        JournalSummary.from_json(garbage)
-
-
-def test_summary_merged() -> None:
-    a = JournalSummary(10, 20, {"x": 15, "y": 12})
-    b = JournalSummary(18, 30, {"x": 19, "z": 25})
-    merged = a.merged(b)
-    assert (merged.low, merged.head) == (10, 30)
-    assert dict(merged.content_serials) == {"x": 19, "y": 12, "z": 25}
-    assert b.merged(a) == merged
-    gap = JournalSummary(40, 50, {"q": 45})
-    assert a.merged(gap) is gap and gap.merged(a) is gap  # a gap cannot be claimed as known
-
-
-def test_url_without_credentials() -> None:
-    assert (
-        url_without_credentials("https://u:p@h.example:8443/pypi") == "https://h.example:8443/pypi"
-    )
-    assert url_without_credentials("https://h.example/pypi") == "https://h.example/pypi"
-
-
-# --------------------------------------------------------------------------------------------
 # ChangelogClient
 # --------------------------------------------------------------------------------------------
+
+
+def test_client_url_has_no_credentials(session: Session) -> None:
+    client = ChangelogClient("https://u:p@h.example:8443/pypi", session)
+    assert client.url == "https://h.example:8443/pypi"
+    assert client.authority == "changelog https://h.example:8443/pypi"
 
 
 def test_client_calls_and_records(fake: FakeIndex, server: str, session: Session) -> None:

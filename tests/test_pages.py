@@ -1,4 +1,7 @@
-"""Tests for the index page parsers and renderers (safe_pip.index.pages)."""
+"""Index pages as received: recorded pages from real indexes and mirrors, Content-Type
+dispatch, serials, round trips through both formats, the fingerprint, and pip reading what we
+render. Format details are in test_json_pages.py and test_html_pages.py, which share the
+helpers here."""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urldefrag, urljoin
 
 import pytest
 
 from safe_pip.errors import MalformedPage
+from safe_pip.index.fields import split_file_url
 from safe_pip.index.pages import (
     HTML_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -335,265 +340,6 @@ def test_unknown_charset() -> None:
         parse_page(html_page(""), content_type="text/html; charset=klingon", url=PAGE_URL)
 
 
-# --------------------------------------------------------------------------- JSON
-
-
-def test_json_zero_files_is_valid() -> None:
-    page = parse_json(json_page([], versions=[]))
-    assert page.files == ()
-    assert page.versions == ()
-    assert page.serials == {}
-
-
-def test_json_relative_url_and_fragment_hash() -> None:
-    page = parse_json(
-        json_page(
-            [
-                json_file(
-                    url="../../packages/f-1.0.tar.gz#sha256=" + "CD" * 32,
-                    hashes={"SHA256": "CD" * 32, "md5": "ef" * 16},
-                )
-            ]
-        )
-    )
-    dist = only_file(page)
-    assert dist.url == "https://index.example/packages/f-1.0.tar.gz"
-    assert dist.hashes == {"sha256": "cd" * 32, "md5": "ef" * 16}  # lower-cased
-
-
-def test_json_fragment_hash_contradicting_hashes() -> None:
-    entry = json_file(url="f-1.0.tar.gz#sha256=" + "cd" * 32, hashes={"sha256": "ab" * 32})
-    with pytest.raises(MalformedPage, match="disagree on sha256"):
-        parse_json(json_page([entry]))
-
-
-@pytest.mark.parametrize(
-    ("yanked", "expected"),
-    [
-        (False, (False, None)),
-        (None, (False, None)),
-        (True, (True, None)),
-        ("security hole", (True, "security hole")),
-        ("", (True, None)),  # outside PEP 691; taken as yanked, the safe side
-    ],
-)
-def test_json_yanked(yanked: object, expected: tuple[bool, str | None]) -> None:
-    dist = only_file(parse_json(json_page([json_file(yanked=yanked)])))
-    assert (dist.yanked, dist.yanked_reason) == expected
-
-
-@pytest.mark.parametrize(
-    ("fields", "expected"),
-    [
-        ({}, None),
-        ({"core-metadata": True}, True),
-        ({"core-metadata": False}, None),
-        ({"core-metadata": {}}, True),
-        ({"core-metadata": {"sha256": "AB" * 32}}, {"sha256": "ab" * 32}),
-        ({"dist-info-metadata": {"sha256": "ab" * 32}}, {"sha256": "ab" * 32}),
-        ({"data-dist-info-metadata": True}, True),
-        # PEP 714: core-metadata wins whenever present, even when false.
-        ({"core-metadata": False, "dist-info-metadata": True}, None),
-        (
-            {"core-metadata": {"sha256": "ab" * 32}, "dist-info-metadata": True},
-            {"sha256": "ab" * 32},
-        ),
-        ({"core-metadata": None, "dist-info-metadata": True}, True),
-    ],
-)
-def test_json_core_metadata(fields: dict[str, Any], expected: object) -> None:
-    assert only_file(parse_json(json_page([json_file(**fields)]))).core_metadata == expected
-
-
-def test_json_optional_fields() -> None:
-    entry = json_file(
-        **{
-            "requires-python": ">=3.9",
-            "gpg-sig": False,
-            "upload-time": "2024-02-01T08:03:44.777001Z",
-            "size": 0,
-            "provenance": None,
-            "future-key": {"anything": [1, 2]},
-        }
-    )
-    dist = only_file(parse_json(json_page([entry])))
-    assert dist.requires_python == ">=3.9"
-    assert dist.gpg_sig is False
-    assert dist.upload_time == "2024-02-01T08:03:44.777001Z"
-    assert dist.size == 0
-
-
-def test_json_name_falls_back_to_url() -> None:
-    body = json.dumps({"meta": {"api-version": "1.0"}, "files": []}).encode()
-    assert parse_json(body).name == "frobnicate"
-
-
-@pytest.mark.parametrize(
-    ("body", "match"),
-    [
-        (b"{", "invalid JSON"),
-        (b"", "invalid JSON"),
-        (b"[]", "JSON page is a list, not an object"),
-        (b'"files"', "not an object"),
-        (b'{"meta": {"api-version": "1.0"}, "files": [], "files": []}', "duplicate key"),
-        (b'{"meta": {"api-version": "1.0"}, "files": [{"size": NaN}]}', "invalid JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
-        (json.dumps({"files": []}).encode(), "no meta object"),
-        (json.dumps({"meta": [], "files": []}).encode(), "no meta object"),
-        (json.dumps({"meta": {}, "files": []}).encode(), "no meta.api-version"),
-        (json_page(meta={"api-version": 1.1}), "bad api-version"),
-        (json_page(meta={"api-version": "v1"}), "bad api-version"),
-        (json_page(meta={"api-version": "2.0"}), "unsupported api-version '2.0'"),
-        (json_page(meta={"api-version": "0.9"}), "unsupported api-version"),
-        (json.dumps({"meta": {"api-version": "1.0"}, "files": {}}).encode(), "files is not a list"),
-        (json.dumps({"meta": {"api-version": "1.0"}}).encode(), "files is not a list"),
-        (json_page(name=7), "name is 7, not a string"),
-        (json_page(versions="1.0"), "versions is not a list of strings"),
-        (json_page(versions=[1]), "versions is not a list of strings"),
-        (json_page(["f.tar.gz"]), r"files\[0\] is not an object"),
-        (json_page([{"url": "https://files.example/f"}]), r"files\[0\] has no filename"),
-        (json_page([json_file(filename="")]), "has no filename"),
-        (json_page([json_file(filename=3)]), "has no filename"),
-        (json_page([json_file(filename="../evil.whl")]), "bad filename"),
-        (json_page([json_file(url=None)]), r"files\[0\] \(frobnicate-1.0.tar.gz\) has no url"),
-        (json_page([json_file(url="")]), "has no url"),
-        (json_page([json_file(hashes=["sha256"])]), r"files\[0\].hashes is \['sha256'\]"),
-        (json_page([json_file(hashes={"sha256": "xyz"})]), "bad sha256 digest 'xyz'"),
-        (json_page([json_file(hashes={"sha256": 5})]), "bad sha256 digest 5"),
-        (json_page([json_file(hashes={"sha-256": "ab"})]), "bad hash name 'sha-256'"),
-        (json_page([json_file(**{"requires-python": 3})]), "requires-python is 3"),
-        (json_page([json_file(yanked=1)]), "yanked is 1"),
-        (json_page([json_file(**{"core-metadata": "true"})]), "core-metadata is 'true'"),
-        (json_page([json_file(**{"core-metadata": {"sha256": "zz"}})]), "bad sha256 digest"),
-        (json_page([json_file(**{"gpg-sig": "false"})]), "gpg-sig is 'false'"),
-        (json_page([json_file(**{"upload-time": 1700000000})]), "upload-time is 1700000000"),
-        (json_page([json_file(size="12")]), "size is '12'"),
-        (json_page([json_file(size=-1)]), "size is -1"),
-        (json_page([json_file(size=True)]), "size is True"),
-        (json_page([json_file(size=1.5)]), "size is 1.5"),
-    ],
-)
-def test_json_malformed(body: bytes, match: str) -> None:
-    with pytest.raises(MalformedPage, match=match) as info:
-        parse_json(body)
-    assert info.value.url == PAGE_URL
-    assert str(info.value).startswith(f"malformed index page {PAGE_URL}: ")
-
-
-# --------------------------------------------------------------------------- HTML
-
-
-def test_html_attributes() -> None:
-    anchors = (
-        '<a href="/p/a-1.0.tar.gz#sha256=' + "AB" * 32 + '" data-requires-python="&gt;=3.8,&lt;4"'
-        ' data-yanked data-core-metadata="true" data-gpg-sig="true">a-1.0.tar.gz</a>'
-        '<A HREF="b-1.0.tar.gz#md5=' + "12" * 16 + '" DATA-YANKED="" data-gpg-sig="false">b</A>'
-        '<a href="c-1.0.tar.gz#egg=c&amp;sha512=' + "cd" * 64 + '" data-yanked="bad &quot;x&quot;"'
-        ' data-requires-python="">c</a>'
-    )
-    a, b, c = parse_html(html_page(anchors)).files
-    assert a.url == "https://index.example/p/a-1.0.tar.gz"
-    assert a.hashes == {"sha256": "ab" * 32}
-    assert a.requires_python == ">=3.8,<4"
-    assert (a.yanked, a.yanked_reason) == (True, None)  # valueless attribute
-    assert a.core_metadata is True
-    assert a.gpg_sig is True
-    assert b.url == "https://index.example/simple/frobnicate/b-1.0.tar.gz"
-    assert b.hashes == {"md5": "12" * 16}
-    assert (b.yanked, b.yanked_reason) == (True, None)  # empty string: no reason
-    assert b.gpg_sig is False
-    assert c.hashes == {"sha512": "cd" * 64}  # egg= is no hash
-    assert (c.yanked, c.yanked_reason) == (True, 'bad "x"')
-    assert c.requires_python is None
-    assert c.core_metadata is None and c.gpg_sig is None
-
-
-@pytest.mark.parametrize(
-    ("attributes", "expected"),
-    [
-        ('data-core-metadata="sha256=' + "ab" * 32 + '"', {"sha256": "ab" * 32}),
-        ('data-dist-info-metadata="sha256=' + "ab" * 32 + '"', {"sha256": "ab" * 32}),
-        ('data-dist-info-metadata="true"', True),
-        # PEP 714: data-core-metadata is read whenever present.
-        (
-            'data-dist-info-metadata="true" data-core-metadata="sha256=' + "ab" * 32 + '"',
-            {"sha256": "ab" * 32},
-        ),
-    ],
-)
-def test_html_core_metadata(attributes: str, expected: object) -> None:
-    page = parse_html(html_page(f'<a href="f-1.0.tar.gz" {attributes}>f</a>'))
-    assert only_file(page).core_metadata == expected
-
-
-def test_html_base_href_and_skipped_anchors() -> None:
-    anchors = (
-        '<a name="top"></a><a href="">empty</a><a href="../">parent</a>'
-        '<a href="f-1.0.tar.gz">f-1.0.tar.gz</a>'
-    )
-    body = html_page(anchors).replace(b"<head>", b'<head><base href="/mirror/files/">')
-    dist = only_file(parse_html(body))
-    assert dist.url == "https://index.example/mirror/files/f-1.0.tar.gz"
-    assert dist.filename == "f-1.0.tar.gz"
-
-
-def test_html_filename_is_unquoted_from_url() -> None:
-    page = parse_html(html_page('<a href="f%2B1-1.0.tar.gz?x=1&amp;y=2">anything</a>'))
-    dist = only_file(page)
-    assert dist.filename == "f+1-1.0.tar.gz"
-    assert dist.url == "https://index.example/simple/frobnicate/f%2B1-1.0.tar.gz?x=1&y=2"
-
-
-def test_html_serial_comment_anywhere() -> None:
-    body = html_page("", extra="\n<!--SERIAL 42-->\n")
-    assert parse_html(body).serials == {"html-comment": 42}
-    body = b"<!-- SERIAL 42 --><html><body></body></html><!--SERIAL 42--><!-- other -->"
-    assert parse_html(body).serials == {"html-comment": 42}
-
-
-def test_html_zero_files_is_valid() -> None:
-    page = parse_html(html_page("<p>no files yet</p>"))
-    assert page.files == ()
-    assert page.name == "frobnicate"
-
-
-@pytest.mark.parametrize(
-    ("body", "match"),
-    [
-        (
-            html_page('<a href="f.tar.gz" data-core-metadata="yes">f</a>'),
-            "bad data-core-metadata value 'yes'",
-        ),
-        (
-            html_page('<a href="f.tar.gz" data-core-metadata>f</a>'),
-            "bad data-core-metadata value None",
-        ),
-        (
-            html_page('<a href="f.tar.gz" data-dist-info-metadata="sha256=nothex">f</a>'),
-            "bad sha256 digest 'nothex'",
-        ),
-        (html_page('<a href="f.tar.gz" data-gpg-sig="yes">f</a>'), "bad data-gpg-sig value"),
-        (html_page('<a href="f.tar.gz#sha256=zz">f</a>'), "bad sha256 digest 'zz'"),
-        (html_page('<a href="f.tar.gz#sha256=">f</a>'), "bad sha256 digest ''"),
-        (html_page('<a href="..%2Fevil.whl">f</a>'), "bad filename"),
-        (html_page("", "<!--SERIAL 1--><!--SERIAL 2-->"), "several different SERIAL comments"),
-        (
-            html_page("").replace(
-                b"<head>", b'<head><meta name="pypi:repository-version" content="2.0">'
-            ),
-            "unsupported api-version '2.0'",
-        ),
-        (
-            html_page("").replace(b"<head>", b'<head><meta name="pypi:repository-version">'),
-            "bad api-version ''",
-        ),
-    ],
-)
-def test_html_malformed(body: bytes, match: str) -> None:
-    with pytest.raises(MalformedPage, match=match):
-        parse_html(body)
-
-
 # --------------------------------------------------------------------------- serials
 
 
@@ -716,113 +462,12 @@ def test_page_serial_disagreeing_html() -> None:
         page_serial(page, PAGE_URL)
 
 
-# --------------------------------------------------------------------------- rendering
+# --------------------------------------------------------------------------- round trips
 
 
 def proxied(url: str) -> str:
     return "http://127.0.0.1:8080/files/" + url.rsplit("/", 1)[-1]
 
-
-def test_render_json_shape() -> None:
-    page = parse_recorded("index-frobnicate.json")
-    document = json.loads(render_json(page, rewrite_url=proxied, serial=SERIAL))
-    assert document["meta"] == {"api-version": "1.1", "_last-serial": SERIAL}
-    assert document["name"] == "frobnicate"
-    assert document["versions"] == ["0.9", "1.0.0", "1.1.0", "1.1.1"]
-    old, wheel = document["files"][:2]
-    assert old == {
-        "filename": "frobnicate-0.9.tar.gz",
-        "url": "http://127.0.0.1:8080/files/frobnicate-0.9.tar.gz",
-        "hashes": {"sha256": "b1e2096b876bc4602b97acf144a21b8eb7cb49121dbb90c99acfd40a1c33b369"},
-        "yanked": False,
-        "upload-time": "2019-11-03T18:02:11.412090Z",
-        "size": 18233,
-    }
-    metadata = {"sha256": "6cf8af0b00050c5e19f5f524f0bf54eaa5cb1c852d0b78726f8feb0950785d72"}
-    assert wheel["core-metadata"] == metadata
-    assert "dist-info-metadata" not in wheel  # PEP 714: pip 22.3-23.1 crash on it in JSON
-    assert wheel["requires-python"] == ">=3.8"
-    assert document["files"][3]["yanked"] == (
-        "Broken import on Windows, use 1.1.1 (see issue #214 & #215)"
-    )
-
-
-def test_render_json_without_serial_or_versions() -> None:
-    page = ProjectPage(name="x", files=(DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz"),))
-    document = json.loads(render_json(page, rewrite_url=identity, serial=None))
-    assert document["meta"] == {"api-version": "1.1"}
-    assert "versions" not in document
-    assert document["files"] == [
-        {
-            "filename": "x-1.tar.gz",
-            "url": "https://f.example/x-1.tar.gz",
-            "hashes": {},
-            "yanked": False,
-        }
-    ]
-
-
-def test_render_html_shape() -> None:
-    page = parse_recorded("index-frobnicate.json")
-    text = render_html(page, rewrite_url=proxied, serial=SERIAL).decode()
-    assert '<meta name="pypi:repository-version" content="1.1">' in text
-    assert text.rstrip().endswith(f"</html>\n<!--SERIAL {SERIAL}-->")
-    metadata = "sha256=6cf8af0b00050c5e19f5f524f0bf54eaa5cb1c852d0b78726f8feb0950785d72"
-    assert (
-        '<a href="http://127.0.0.1:8080/files/frobnicate-1.0.0-py3-none-any.whl'
-        '#sha256=62e35a28c53145f66be00857b0bb044cd86e7281d2838fdf65146bdb60592a71"'
-        ' data-requires-python="&gt;=3.8"'
-        f' data-core-metadata="{metadata}" data-dist-info-metadata="{metadata}">'
-        "frobnicate-1.0.0-py3-none-any.whl</a>"
-    ) in text
-    assert 'data-yanked="Broken import on Windows, use 1.1.1 (see issue #214 &amp; #215)"' in text
-    assert "upload-time" not in text and "18233" not in text
-    no_serial = render_html(page, rewrite_url=proxied, serial=None).decode()
-    assert "SERIAL" not in no_serial
-
-
-def test_render_html_escapes_everything() -> None:
-    nasty = DistFile(
-        filename="x-1.0.tar.gz",
-        url="https://files.example/a\"b'<c>&d/x-1.0.tar.gz",
-        hashes={"md5": "12" * 16, "sha256": "ab" * 32, "sha512": "cd" * 64},
-        requires_python='>=3.8,<4" onclick="x',
-        yanked=True,
-        yanked_reason="<script>alert('&')</script>\r\nline two",
-        core_metadata={"sha512": "ef" * 64, "sha256": "01" * 32},
-        gpg_sig=True,
-    )
-    page = ProjectPage(name="<b>x</b>", files=(nasty,))
-    text = render_html(page, rewrite_url=identity, serial=1).decode()
-    assert "<script>" not in text and "<b>" not in text and '" onclick' not in text
-    assert "\r" not in text
-    parsed = only_file(parse_html(text.encode()))
-    assert parsed.url == nasty.url
-    assert parsed.hashes == {"sha256": "ab" * 32}  # one hash in the fragment, sha256 first
-    assert parsed.requires_python == nasty.requires_python
-    assert parsed.yanked_reason == nasty.yanked_reason
-    assert parsed.core_metadata == {"sha256": "01" * 32}
-    assert parsed.gpg_sig is True
-
-
-def test_render_html_prefers_sha256_then_strongest() -> None:
-    dist = DistFile(
-        "x-1.tar.gz", "https://f.example/x-1.tar.gz", {"md5": "12" * 16, "sha512": "cd" * 64}
-    )
-    text = render_html(ProjectPage("x", (dist,)), rewrite_url=identity, serial=None).decode()
-    assert "#sha512=" + "cd" * 64 + '"' in text
-    bare = DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz")
-    text = render_html(ProjectPage("x", (bare,)), rewrite_url=identity, serial=None).decode()
-    assert 'href="https://f.example/x-1.tar.gz"' in text
-
-
-def test_render_html_refuses_rewritten_url_with_fragment() -> None:
-    page = ProjectPage("x", (DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz"),))
-    with pytest.raises(ValueError, match="fragment"):
-        render_html(page, rewrite_url=lambda u: u + "#frag", serial=None)
-
-
-# --------------------------------------------------------------------------- round trips
 
 
 def synthetic_page() -> ProjectPage:
@@ -1032,8 +677,4 @@ def test_pip_reads_rendered_pages(fmt: str) -> None:
 def test_file_urls_are_resolved_as_urljoin_resolves_them(href: str) -> None:
     """Plain absolute URLs skip urljoin (the costliest step on a page of thousands of files):
     the result must be the one urljoin and urldefrag give, whatever the href."""
-    from urllib.parse import urldefrag, urljoin
-
-    from safe_pip.index.pages import _file_url
-
-    assert _file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))
+    assert split_file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from safe_pip.authority.changelog import JournalSummary
 from safe_pip.authority.state import StateStore
 from safe_pip.cli import main
+from safe_pip.index.journal import JournalSummary
 
 INDEX = "https://index.example/simple/"
 OTHER = "https://mirror.example/simple/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safe_pip.index.verdict import Evidence, Verdict, judge
+from safe_pip.index.verdict import Evidence, Verdict, judge, judge_missing
 
 FP = ("files", "a")
 OTHER = ("files", "b")
@@ -76,8 +76,6 @@ def test_any_authority_saying_stale_wins() -> None:
 
 
 def test_missing_page_is_stale_when_the_changelog_knows_the_project() -> None:
-    from safe_pip.index.verdict import judge_missing
-
     assert judge_missing(changelog(None)) is None  # no content change: a 404 is believable
     stale = judge_missing(changelog(7))
     assert stale is not None and stale.verdict is Verdict.STALE and stale.required == 7

@@ -6,8 +6,8 @@ from __future__ import annotations
 class ExitCode:
     """Exit codes of ``safe-pip``; pip's own code is passed through when pip fails by itself.
 
-    Plain ints, not an ``IntEnum``: this module is loaded before pip starts, and ``enum``
-    costs about 10 ms there (issue 7).
+    Plain ints, not an ``IntEnum``: ``FINDINGS`` and ``ACCESS_DENIED`` share 1, which an enum
+    would fold into one member, and before Python 3.11 an ``IntEnum`` prints as its name.
     """
 
     OK = 0

@@ -4,19 +4,17 @@ Two things are kept per index, each in its own JSON file so that damage to one (
 journal cache) never costs the other (the no-rollback memory):
 
 * ``<stem>.serials.json``: normalised project name -> the highest serial safe-pip has seen
-  on that project's page. A later page with a lower serial is a rollback (DESIGN.md,
-  "Guarantees"), so these only ever go up.
-* ``<stem>.journal.json``: the changelog :class:`~safe_pip.authority.changelog.JournalSummary`, so a
-  warm run asks the journal only for what is new (one call instead of two).
+  on that project's page. A later page with a lower serial is a rollback, so these only
+  ever go up.
+* ``<stem>.journal.json``: the changelog's :class:`~safe_pip.index.journal.JournalSummary`, so
+  a warm run asks the journal only for what is new (one call instead of two).
 
 ``<stem>`` is a readable slug of the index plus a short hash of its key; the key itself is
 stored inside each file. Credentials are stripped before anything is keyed or written.
 
-Discipline: every write is read-merge-write under an exclusive ``flock`` on ``<stem>.lock``
-(so concurrent safe-pip processes never lose each other's entries), into a temp file in the
-same directory that is fsynced and then ``os.replace``-d (so a crash or a full disk leaves the
-old file whole). Data files are opened with ``O_NOFOLLOW``: a symlink planted in the state
-directory is refused, never followed. A corrupt or unreadable file is logged (one line,
+Every write is read-merge-write under the index's lock, so concurrent safe-pip processes
+never lose each other's entries; how files are opened, written and locked safely is in
+:mod:`safe_pip.authority.statefiles`. A corrupt or unreadable file is logged (one line,
 logger ``safe_pip``) and treated as empty, because state is an optimisation and a guard
 against rollback, never a reason to stop an install; a state directory that cannot be
 created or written is a :class:`~safe_pip.errors.StateError`.
@@ -25,29 +23,30 @@ created or written is a :class:`~safe_pip.errors.StateError`.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
+import json
 import logging
 import os
 import posixpath
 import re
-import stat
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
+from safe_pip.authority.statefiles import (
+    exclusive_lock,
+    open_for_reading,
+    probe_writable,
+    write_atomically,
+)
 from safe_pip.errors import StateError
+from safe_pip.index.journal import JournalSummary
 from safe_pip.index.names import canonical_name
-
-if TYPE_CHECKING:
-    # Imported where used: the runner reads this store before pip starts, and the changelog
-    # module brings in http.client, xmlrpc and packaging (issue 7).
-    from safe_pip.authority.changelog import JournalSummary
 
 __all__ = ["STATE_DIR_ENV", "IndexState", "StateStore", "index_key"]
 
@@ -57,9 +56,6 @@ logger = logging.getLogger("safe_pip")
 STATE_DIR_ENV = "SAFE_PIP_STATE_DIR"
 
 _FORMAT = 1
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not hang the open
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _DATA_FILE = re.compile(r"(?P<stem>.+-[0-9a-f]{16})\.(?P<kind>serials|journal)\.json")
 
@@ -182,8 +178,6 @@ class StateStore:
         """The cached changelog summary for this index, or None (none, or unusable)."""
         key = index_key(index_url)
         summary, _ = self._read(self._path(key, "journal"), key, "journal")
-        from safe_pip.authority.changelog import JournalSummary
-
         return summary if isinstance(summary, JournalSummary) else None
 
     def save_journal(self, index_url: str, summary: JournalSummary) -> None:
@@ -270,30 +264,10 @@ class StateStore:
     def _exists(path: Path) -> bool:
         return os.path.lexists(path)
 
-    def _open_read(self, path: Path) -> int | None:
-        """Open a data file for reading without following symlinks; None if absent."""
-        try:
-            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
-        except (FileNotFoundError, NotADirectoryError):  # no file, or no state dir yet
-            return None
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.EMLINK) or path.is_symlink():
-                raise StateError(f"refusing symlinked state file {path}") from exc
-            raise
-        try:
-            mode = os.fstat(fd).st_mode
-        except OSError:
-            os.close(fd)
-            raise
-        if not stat.S_ISREG(mode):
-            os.close(fd)
-            raise StateError(f"refusing state file {path}: not a regular file")
-        return fd
-
     def _load_json(self, path: Path) -> tuple[object, _Status]:
         """The parsed JSON of ``path`` (or None with why); raises StateError on a symlink."""
         try:
-            fd = self._open_read(path)
+            fd = open_for_reading(path)
             if fd is None:
                 return None, "missing"
             with os.fdopen(fd, "rb") as handle:
@@ -304,8 +278,6 @@ class StateStore:
             self._warn_corrupt(path, f"cannot read it: {exc.strerror or exc}")
             return None, "corrupt"
         try:
-            import json  # imported where used: a store is made before pip starts (issue 7)
-
             return json.loads(data), "ok"
         except (ValueError, RecursionError) as exc:
             self._warn_corrupt(path, f"not JSON: {exc}")
@@ -335,8 +307,6 @@ class StateStore:
             if doc.get("index") != key:
                 raise ValueError(f"it belongs to another index ({doc.get('index')!r:.100})")
             if kind == "journal":
-                from safe_pip.authority.changelog import JournalSummary
-
                 return JournalSummary.from_json(doc.get("journal")), "ok"
             serials = doc.get("serials")
             if not isinstance(serials, dict):
@@ -371,17 +341,7 @@ class StateStore:
         removed at once.
         """
         self._ensure_root()
-        probe = self._root / f".probe-{os.urandom(6).hex()}"
-        try:
-            fd = os.open(
-                probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600
-            )
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise StateError(
-                f"cannot write in state directory {self._root}: {exc.strerror or exc}"
-            ) from exc
+        probe_writable(self._root)
 
     def _ensure_root(self) -> None:
         try:
@@ -394,73 +354,12 @@ class StateStore:
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
         """Hold the index's exclusive lock (``flock`` on ``<stem>.lock``)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            raise StateError(
-                "safe-pip's state store needs POSIX file locking (fcntl), "
-                "which this platform does not have"
-            ) from None
         self._ensure_root()
-        lock_path = self._root / f"{_stem(key)}.lock"
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o666)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.EMLINK):
-                raise StateError(f"refusing symlinked lock file {lock_path}") from exc
-            raise StateError(f"cannot open lock file {lock_path}: {exc}") from exc
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                raise StateError(f"cannot lock {lock_path}: {exc}") from exc
+        with exclusive_lock(self._root / f"{_stem(key)}.lock"):
             yield
-        finally:
-            os.close(fd)  # closing releases the flock
 
     def _write(self, path: Path, payload: Mapping[str, Any]) -> None:
-        """Atomically replace ``path`` with ``payload`` as JSON (caller holds the lock).
-
-        Temp file in the same directory, created exclusively and without following links,
-        written, fsynced, then renamed over ``path``; on any failure the temp file is
-        removed and the old file is left as it was.
-        """
-        import json
-
+        """Atomically replace ``path`` with ``payload`` as JSON (caller holds the lock)."""
         data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
         self._ensure_root()
-        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-        fd: int | None = None
-        try:
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o666
-            )
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-            os.close(fd)
-            fd = None
-            os.replace(tmp, path)
-        except OSError as exc:
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise StateError(f"cannot write state file {path}: {exc}") from exc
-        self._fsync_dir()
-
-    def _fsync_dir(self) -> None:
-        """Make the rename durable; best effort (not every filesystem allows it)."""
-        try:
-            dir_fd = os.open(self._root, os.O_RDONLY | _O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, data)

@@ -19,9 +19,10 @@ from typing import IO, Literal, NoReturn, Protocol
 
 from packaging.utils import canonicalize_name
 
-from safe_pip.authority.changelog import ChangelogAuthority, JournalSummary
+from safe_pip.authority.changelog import ChangelogAuthority
 from safe_pip.errors import AuthorityError, MalformedPage
 from safe_pip.guard.filecache import FileCache
+from safe_pip.index.journal import JournalSummary
 from safe_pip.index.pages import (
     HTML_CONTENT_TYPE,
     JSON_CONTENT_TYPE,

@@ -10,7 +10,7 @@ after the point, with its serial and timestamp.
 How: one ``changelog_since_serial(point)`` read, paged until the head, gives every
 file-level entry after the point for every project at once: the cost is bounded by the
 number of journal entries after the point, never by the number of projects (the index allows
-about 3,600 XML-RPC calls an hour, DESIGN.md). A DATETIME is turned into a serial by
+about 3,600 XML-RPC calls an hour). A DATETIME is turned into a serial by
 bisection over the journal's timestamps (about log2(serial / page) calls). Then, per page:
 
 * files added after the point are removed;
@@ -31,7 +31,8 @@ A point after the index's newest serial is in the future of the view: the change
 again until ``--max-wait`` is spent, then the view is refused as stale (exit 75).
 
 This module is pure (the point, the journal folded by project, the page at the point, and the
-bisection given a journal reader); ``_asofview`` does the reading for the guard.
+bisection given a journal reader); :mod:`safe_pip.guard.asofview` does the reading for the
+guard.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from safe_pip.authority.changelog import ChangelogEntry
 from safe_pip.errors import AuthorityError, UsageError
+from safe_pip.index.journal import ChangelogEntry
 from safe_pip.index.pages import DistFile, ProjectPage
 
 __all__ = [

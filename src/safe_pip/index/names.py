@@ -1,6 +1,7 @@
-"""Names: projects as PEP 503 normalises them (packaging imported only when a name is
-normalised), and lock files as PEP 751 names them. The modules the runner reads before pip
-starts use these (issue 7)."""
+"""Names: projects as PEP 503 normalises them, and lock files as PEP 751 names them.
+
+The modules that run before pip is started use these, so this one imports nothing that would
+delay pip's start."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import os
 
 
 def canonical_name(name: str) -> str:
-    """``packaging.utils.canonicalize_name``, imported on first use (about 10 ms)."""
-    from packaging.utils import canonicalize_name
+    """``packaging.utils.canonicalize_name``, imported on first use."""
+    from packaging.utils import canonicalize_name  # here: packaging must not delay pip's start
 
     return canonicalize_name(name)
 
@@ -22,8 +23,7 @@ def is_pylock(path: str, *, extras: bool = False) -> bool:
     name = os.path.basename(path)
     if extras:
         name = name.split("[", 1)[0]
-    # PEP 751: "pylock.toml", or "pylock.<name>.toml" with one name part (no dots); string
-    # tests, not a pattern, as re is not loaded before pip starts (issue 7).
+    # PEP 751: "pylock.toml", or "pylock.<name>.toml" with one name part (no dots).
     if name == "pylock.toml":
         return True
     middle = name.removeprefix("pylock.").removesuffix(".toml")
