@@ -50,7 +50,8 @@ if TYPE_CHECKING:
         pip_install,
     )
     from ._faults import FaultKind, Faults
-    from ._origin import JournalEntry, Origin
+    from ._journal import JournalEntry
+    from ._origin import Origin
     from ._profiles import PROFILES, Profile
     from ._tls import TestCA, make_test_ca
     from ._wheels import build_wheel, metadata_of
@@ -60,7 +61,7 @@ _EXPORTS = {
     "CDN": "._cdn",
     "FaultKind": "._faults",
     "Faults": "._faults",
-    "JournalEntry": "._origin",
+    "JournalEntry": "._journal",
     "Origin": "._origin",
     "PROFILES": "._profiles",
     "Profile": "._profiles",
