@@ -37,6 +37,8 @@ class JournalEntry(NamedTuple):
 
 @dataclass
 class File:
+    """A wheel on the file host, and its PEP 658 metadata file."""
+
     filename: str
     data: bytes
     metadata: bytes
@@ -66,6 +68,8 @@ class Release:
 
 @dataclass
 class Project:
+    """A project: its releases by version, each with its files by name."""
+
     name: str  # display name from the first upload
     releases: dict[str, Release] = field(default_factory=dict)
 
