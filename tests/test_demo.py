@@ -82,7 +82,6 @@ def test_demo_exits_1_and_says_what_went_wrong(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A guard that lets the old release through, or a simulator that is never stale, fails."""
-    import safe_pip.testing._clients as clients
 
     def never_stale(index_url: str, *requirements: str, target: Path, **kw: Any) -> PipRun:
         return PipRun([], 0, "", "", target, {"frobnicate": "2.0"})
@@ -90,7 +89,7 @@ def test_demo_exits_1_and_says_what_went_wrong(
     def careless_guard(*args: Any, **kwargs: Any) -> _demo._GuardedRun:
         return _demo._GuardedRun(0, {"frobnicate": "1.0"}, [], None)
 
-    monkeypatch.setattr(clients, "pip_install", never_stale)
+    monkeypatch.setattr(_demo, "pip_install", never_stale)
     monkeypatch.setattr(_demo, "_guarded", careless_guard)
     assert _demo.main([], GuardOptions()) == 1
     out = capsys.readouterr().out

@@ -1,7 +1,7 @@
 """The stale-index simulator, exercised over real HTTP on 127.0.0.1 (never the network).
 
 The guard's tests trust these servers to behave like the real index and CDN, so the facts
-from DESIGN.md that the guard relies on are pinned down here: where serials appear, what a
+about them that the guard relies on are pinned down here: where serials appear, what a
 role change does, how each edge and variant goes stale and comes back, and what the
 changelog answers (or fails with).
 """

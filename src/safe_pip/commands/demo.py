@@ -1,6 +1,6 @@
 """``safe-pip demo``: watch plain pip read a stale CDN view, and the guard refuse to.
 
-A newcomer's first command (issue 8): no network, a few seconds. The simulator from
+A newcomer's first command: no network, a few seconds. The simulator from
 :mod:`safe_pip.testing` runs on 127.0.0.1: an origin index publishes a new release while a
 CDN with three edges still holds the project's old page. One edge gets the purge at once,
 one late and one never (a lost purge: stale copies have been seen for seconds to hours,
@@ -33,13 +33,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
-
-if TYPE_CHECKING:
-    from safe_pip.testing import CDN, PipRun
+from safe_pip.testing import (
+    CDN,
+    Origin,
+    PipRun,
+    fill_cache,
+    installed,
+    isolated_env,
+    page_view,
+    pip_install,
+)
 
 PROJECT = "frobnicate"
 OLD, NEW = "1.0", "2.0"
@@ -133,9 +140,6 @@ def main(args: Sequence[str], options: GuardOptions) -> int:
 
 
 def _run(tmp: Path, account: _Account) -> None:
-    from safe_pip.testing import CDN, Origin
-    from safe_pip.testing._clients import fill_cache
-
     with Origin() as origin:
         origin.publish(PROJECT, OLD)
         old_serial = origin.project_serial(PROJECT)
@@ -164,8 +168,6 @@ class _Demo:
         self.account.line(text)
 
     def edges(self) -> None:
-        from safe_pip.testing._clients import page_view
-
         self.say("safe-pip demo: a simulated index and CDN on 127.0.0.1 (no network)")
         self.say()
         self.say(
@@ -184,8 +186,6 @@ class _Demo:
 
     def _pip(self, name: str) -> PipRun:
         """Plain pip through the edge the CDN is pinned to."""
-        from safe_pip.testing._clients import pip_install
-
         return pip_install(
             self.cdn.simple_url,
             PROJECT,
@@ -224,7 +224,7 @@ class _Demo:
             f"edge {LATE_EDGE}\n   {LATE_PURGE_AFTER:g} s after safe-pip first reads it:"
         )
         self.cdn.pin(LATE_EDGE)
-        waited = _guarded(self.cdn, self.tmp, "safe-1", WAIT_MAX_WAIT, late_purge=True)
+        waited = _guarded(self.cdn, self.tmp, "safe-1", WAIT_MAX_WAIT, purge_edge=LATE_EDGE)
         for message in waited.messages:
             self.say(f"    {message}")
         page = waited.page or {}
@@ -254,7 +254,7 @@ class _Demo:
         # Plain pip runs while safe-pip waits out its --max-wait: both through the same edge.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(self._pip, "pip-lost")
-            refused = _guarded(self.cdn, self.tmp, "safe-2", REFUSE_MAX_WAIT, late_purge=False)
+            refused = _guarded(self.cdn, self.tmp, "safe-2", REFUSE_MAX_WAIT)
             plain_version = self._show_pip(LOST_EDGE, plain.result())
         self.account.expect(plain_version == OLD, f"plain pip installed {plain_version}")
         self.say(
@@ -277,18 +277,17 @@ def _child_env(tmp: Path) -> dict[str, str]:
     """The environment of the demo's pip and safe-pip: nothing of the user's pip or guard
     settings, safe-pip's state and every temporary file in the demo's directory (pip leaves
     its temporary directories behind when the guard ends it)."""
-    from safe_pip.testing._clients import isolated_env
-
     scratch = tmp / "tmp"
     scratch.mkdir(exist_ok=True)
     return isolated_env(SAFE_PIP_STATE_DIR=str(tmp / "state"), TMPDIR=str(scratch))
 
 
-def _guarded(cdn: CDN, tmp: Path, name: str, max_wait: float, *, late_purge: bool) -> _GuardedRun:
-    """``safe-pip install`` as a subprocess; with ``late_purge``, the pinned edge's purge is
-    delivered :data:`LATE_PURGE_AFTER` seconds after the guard's first read of it."""
-    from safe_pip.testing._clients import installed
-
+def _guarded(
+    cdn: CDN, tmp: Path, name: str, max_wait: float, *, purge_edge: int | None = None
+) -> _GuardedRun:
+    """``safe-pip install`` as a subprocess; with ``purge_edge`` (the edge the CDN is pinned
+    to), that edge's purge is delivered :data:`LATE_PURGE_AFTER` seconds after the guard's
+    first read of it."""
     target, report = tmp / name, tmp / f"{name}.json"
     argv = [
         sys.executable, "-m", "safe_pip", "--changelog", cdn.changelog_url,
@@ -299,15 +298,15 @@ def _guarded(cdn: CDN, tmp: Path, name: str, max_wait: float, *, late_purge: boo
     env = _child_env(tmp)
     done = threading.Event()
     purger: threading.Thread | None = None
-    if late_purge:
-        edge, hits = cdn._pinned, cdn.hits
+    if purge_edge is not None:
+        hits = cdn.hits
 
         def deliver() -> None:
             while cdn.hits == hits:  # the guard has not read the edge's copy yet
                 if done.wait(0.02):
                     return
             if not done.wait(LATE_PURGE_AFTER):
-                cdn.purge_now(PROJECT, edge=edge)
+                cdn.purge_now(PROJECT, edge=purge_edge)
 
         purger = threading.Thread(target=deliver, daemon=True)
         purger.start()

@@ -28,9 +28,11 @@ The pytest plugin ``safe_pip`` (``safe_pip.testing._plugin``, registered through
 ``stale_cdn`` marker), ``stale_cdn_factory`` and ``plain_pip``. ``safe-pip demo`` uses them.
 
 Only the standard library is used for the servers, and nothing here reaches beyond
-127.0.0.1. This is a public API (documented in the README). Names are imported on first use
-(PEP 562), so that the pytest plugin, which imports this package, costs nothing in test runs
-that do not use it: add new exports to ``_EXPORTS`` and to the ``TYPE_CHECKING`` block.
+127.0.0.1. This is a public API (documented in the README).
+
+Names are imported on first use (PEP 562): pytest loads the plugin, and so this package, in
+every test run of a project with safe-pip installed, and most runs never use the simulator.
+Add new exports to ``_EXPORTS``, ``__all__`` and the ``TYPE_CHECKING`` block.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ if TYPE_CHECKING:
         pip_install,
     )
     from ._faults import FaultKind, Faults
-    from ._origin import JournalEntry, Origin
+    from ._journal import JournalEntry
+    from ._origin import Origin
     from ._profiles import PROFILES, Profile
     from ._tls import TestCA, make_test_ca
     from ._wheels import build_wheel, metadata_of
@@ -60,7 +63,7 @@ _EXPORTS = {
     "CDN": "._cdn",
     "FaultKind": "._faults",
     "Faults": "._faults",
-    "JournalEntry": "._origin",
+    "JournalEntry": "._journal",
     "Origin": "._origin",
     "PROFILES": "._profiles",
     "Profile": "._profiles",

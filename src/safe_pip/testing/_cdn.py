@@ -30,7 +30,8 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import canonicalize_name
 
 from ._faults import TRANSPORT_FAULTS, Faults, send_transport_fault
-from ._origin import JSON_TYPE, Origin, _Handler, _Server, accepts_gzip
+from ._http import JSON_TYPE, Handler, Server, accepts_gzip
+from ._origin import Origin
 
 Routing = Literal["round-robin", "random"] | int
 #: A per-variant override key: ("json" | "html" | "api", "gzip" | "identity"), or one half.
@@ -161,7 +162,7 @@ class CDN:
         self._pinned: int | None = None
         self._next_edge = 0
         self._random = random.Random(seed)
-        self._server: _Server[CDN] | None = None
+        self._server: Server[CDN] | None = None
         origin.add_purge_listener(self._on_change)
 
     # ----------------------------------------------------------------- configuration
@@ -222,7 +223,7 @@ class CDN:
     def start(self) -> CDN:
         if self._server is not None:
             raise RuntimeError("CDN already started")
-        self._server = _Server(_CDNHandler, self, self.tls)
+        self._server = Server(_CDNHandler, self, self.tls)
         self._server.start()
         return self
 
@@ -336,10 +337,10 @@ class CDN:
             conn.close()
 
 
-class _CDNHandler(_Handler):
+class _CDNHandler(Handler):
     """One edge request: cached for project pages and the JSON API, passed through else."""
 
-    server: _Server[CDN]
+    server: Server[CDN]
 
     def do_GET(self) -> None:
         cdn = self.server.owner

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# The fixtures import the simulator when first used, not here: every pytest run of a project
+# with safe-pip installed loads this plugin, and most never use it.
 if TYPE_CHECKING:
     from safe_pip.testing import CDN, Origin, PlainPip
 

@@ -53,6 +53,7 @@ def make_test_ca(
     The server certificate names every entry of ``hosts`` (IP addresses as IP SANs) and is
     valid from an hour ago for ``days`` days, so clock skew cannot fail a test.
     """
+    # cryptography is optional (the test extra): imported only when certificates are made.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -106,6 +107,7 @@ def make_test_ca(
 
 def _make_ca(common_name: str, start: datetime.datetime, end: datetime.datetime) -> Any:
     """A self-signed CA: its private key, its name and its certificate."""
+    # cryptography is optional (the test extra): imported only when certificates are made.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -148,6 +150,7 @@ def make_client_identity(directory: Path, *, days: int = 2) -> tuple[Path, Path]
     """Write ``client-ca.pem`` (a CA for client certificates: what a server must trust) and
     ``client.pem`` (a client certificate it signed, with its private key, in one file: what
     pip's ``--client-cert`` takes) into ``directory``; return the two paths."""
+    # cryptography is optional (the test extra): imported only when certificates are made.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
