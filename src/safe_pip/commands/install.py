@@ -45,7 +45,6 @@ from safe_pip.pip.launch import (
     Listener,
     PipProcess,
     Signalled,
-    make_workdir,
     signals_raised,
 )
 
@@ -126,7 +125,9 @@ def run(
 
     listener = Listener()
     plan = IndexPlan(listener.base)
-    workdir = make_workdir()
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="safe-pip-")
     code = 0
     try:
         pip_argv, child_env = _pip_invocation(
