@@ -45,7 +45,6 @@ _AFTER_PIP = (
     "safe_pip.guard.setup",
     "safe_pip.index.asof",
     "safe_pip.authority.state",
-    "safe_pip.locks.lockstate",
     "safe_pip.net.http",
 )
 

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from safe_pip import __version__
-from safe_pip.commands.install import run, say
+from safe_pip.commands.install import run
 from safe_pip.errors import SafePipError, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.pip.cmdline import GUARDED_COMMANDS
+from safe_pip.report.console import say
 
 DEFAULT_MAX_WAIT = 120.0
 
@@ -158,15 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = _parser().parse_args(args)
         options = guard_options(ns, os.environ)
         rest = list(ns.pip_args)
+        configure_logging(ns.verbose)
         if ns.command in TOOL_COMMANDS:
             import importlib
 
-            configure_logging(ns.verbose)
             module = importlib.import_module(TOOL_COMMANDS[ns.command])
             return int(module.main(rest, options))
         if rest[:1] == ["--"]:
             rest = rest[1:]
-        return run(options, ns.command, rest, started=lambda: configure_logging(ns.verbose))
+        return run(options, ns.command, rest)
     except SafePipError as exc:
         say(f"error: {exc}")
         return int(exc.exit_code)

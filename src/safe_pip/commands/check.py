@@ -31,7 +31,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
-from safe_pip.commands.install import _write_report, say
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, Guard, IndexEntry, Refused, denials
 from safe_pip.guard.options import GuardOptions
@@ -44,6 +43,8 @@ from safe_pip.locks.pylock import read_pylock
 from safe_pip.net.urls import strip_credentials
 from safe_pip.pip.cmdline import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip.pip.requirements import ReqLine, index_options, read_requirements
+from safe_pip.report.console import say
+from safe_pip.report.console import write_report as _write_report
 from safe_pip.report.findings import CheckResult, Finding, Kind
 from safe_pip.report.formats import Format
 
