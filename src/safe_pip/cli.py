@@ -7,6 +7,9 @@ README.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,8 +36,6 @@ TOOL_COMMANDS = {
 
 
 def available_tool_commands() -> list[str]:
-    import importlib.util
-
     return [name for name, module in TOOL_COMMANDS.items() if importlib.util.find_spec(module)]
 
 
@@ -98,8 +99,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def configure_logging(verbose: bool) -> None:
     """safe-pip's own log lines on stderr (``-v``: the guard's work too)."""
-    import logging
-
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="safe-pip: %(message)s"
     )
@@ -135,7 +134,9 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
     strict = ns.strict if ns.strict else _flag(env.get("SAFE_PIP_STRICT", ""), "SAFE_PIP_STRICT")
     as_of = None
     if ns.as_of or env.get("SAFE_PIP_AS_OF", "").strip():
-        from safe_pip.index.asof import parse_as_of  # imported only when asked: it is slow to load
+        # Imported only when asked: it loads the changelog client, which must not load before
+        # pip has started.
+        from safe_pip.index.asof import parse_as_of
 
         as_of = (
             parse_as_of(ns.as_of, "--as-of")
@@ -161,8 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest = list(ns.pip_args)
         configure_logging(ns.verbose)
         if ns.command in TOOL_COMMANDS:
-            import importlib
-
+            # Lazy dispatch: a command's module (and what it needs) loads only when it runs.
             module = importlib.import_module(TOOL_COMMANDS[ns.command])
             return int(module.main(rest, options))
         if rest[:1] == ["--"]:
@@ -177,16 +177,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    code = main()
-    # Everything safe-pip keeps (serials, journal, reports, the file cache) is written and
-    # closed by now, and pip has ended. What is left is the interpreter's own teardown of the
-    # guard's modules and idle threads, which took 50 to 70 ms after every install (issue 7):
-    # flush the output and leave without it.
-    if "logging" in sys.modules:
-        sys.modules["logging"].shutdown()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        sys.exit(code)  # a closed or broken stream: let the interpreter report it as usual
-    os._exit(code)
+    sys.exit(main())
