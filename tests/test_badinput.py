@@ -15,9 +15,9 @@ import pytest
 from _guarded import installed, safe_pip, tree
 
 from safe_pip.cli import main
-from safe_pip.commands.install import _pip_command
 from safe_pip.errors import UsageError
 from safe_pip.pip.cmdline import parse_pip_args, resolve_settings
+from safe_pip.pip.invocation import pip_command as _pip_command
 from safe_pip.testing import Origin
 
 

@@ -7,16 +7,20 @@ README.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from safe_pip import __version__
-from safe_pip.commands.install import run, say
+from safe_pip.commands.install import run
 from safe_pip.errors import SafePipError, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.pip.cmdline import GUARDED_COMMANDS
+from safe_pip.report.console import say
 
 DEFAULT_MAX_WAIT = 120.0
 
@@ -32,8 +36,6 @@ TOOL_COMMANDS = {
 
 
 def available_tool_commands() -> list[str]:
-    import importlib.util
-
     return [name for name, module in TOOL_COMMANDS.items() if importlib.util.find_spec(module)]
 
 
@@ -97,8 +99,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def configure_logging(verbose: bool) -> None:
     """safe-pip's own log lines on stderr (``-v``: the guard's work too)."""
-    import logging
-
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="safe-pip: %(message)s"
     )
@@ -134,7 +134,9 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
     strict = ns.strict if ns.strict else _flag(env.get("SAFE_PIP_STRICT", ""), "SAFE_PIP_STRICT")
     as_of = None
     if ns.as_of or env.get("SAFE_PIP_AS_OF", "").strip():
-        from safe_pip.index.asof import parse_as_of  # imported only when asked: it is slow to load
+        # Imported only when asked: it loads the changelog client, which must not load before
+        # pip has started.
+        from safe_pip.index.asof import parse_as_of
 
         as_of = (
             parse_as_of(ns.as_of, "--as-of")
@@ -158,15 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = _parser().parse_args(args)
         options = guard_options(ns, os.environ)
         rest = list(ns.pip_args)
+        configure_logging(ns.verbose)
         if ns.command in TOOL_COMMANDS:
-            import importlib
-
-            configure_logging(ns.verbose)
+            # Lazy dispatch: a command's module (and what it needs) loads only when it runs.
             module = importlib.import_module(TOOL_COMMANDS[ns.command])
             return int(module.main(rest, options))
         if rest[:1] == ["--"]:
             rest = rest[1:]
-        return run(options, ns.command, rest, started=lambda: configure_logging(ns.verbose))
+        return run(options, ns.command, rest)
     except SafePipError as exc:
         say(f"error: {exc}")
         return int(exc.exit_code)
@@ -176,16 +177,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    code = main()
-    # Everything safe-pip keeps (serials, journal, reports, the file cache) is written and
-    # closed by now, and pip has ended. What is left is the interpreter's own teardown of the
-    # guard's modules and idle threads, which took 50 to 70 ms after every install (issue 7):
-    # flush the output and leave without it.
-    if "logging" in sys.modules:
-        sys.modules["logging"].shutdown()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        sys.exit(code)  # a closed or broken stream: let the interpreter report it as usual
-    os._exit(code)
+    sys.exit(main())

@@ -18,7 +18,6 @@ import os
 from dataclasses import replace
 from typing import NoReturn
 
-from safe_pip.commands.install import _write_report, say
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry, denials
 from safe_pip.guard.options import GuardOptions
@@ -31,6 +30,7 @@ from safe_pip.locks.pins import Pin, pins_from_requirements
 from safe_pip.locks.pylock import read_pylock
 from safe_pip.pip.cmdline import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip.pip.requirements import ReqLine, index_options, read_requirements
+from safe_pip.report.console import say, write_report
 from safe_pip.report.formats import Format
 
 
@@ -132,7 +132,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     finally:
         setup.keep(say)
         if options.report:
-            _write_report(options.report, setup.guard, "check")
+            write_report(options.report, setup.guard, "check")
     if result is None:
         denied = denials(setup.guard.refusals)
         if denied:

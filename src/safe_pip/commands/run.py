@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from safe_pip.authority.state import StateStore
-from safe_pip.commands.install import PIP_TIMEOUT_MARGIN, _write_report, say, say_denials
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import Guard, Refusal
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.proxy import Proxy
 from safe_pip.guard.setup import GuardSetup, transport_of
 from safe_pip.pip.cmdline import parse_pip_args, resolve_settings
+from safe_pip.pip.invocation import PIP_TIMEOUT_MARGIN
 from safe_pip.pip.launch import PipProcess
+from safe_pip.report.console import say, say_denials, write_report
 
 #: Files larger than this are not searched for the guard's URL after the command.
 _OUTPUT_LIMIT = 4 * 1024 * 1024
@@ -167,7 +168,7 @@ def run_command(
         proxy.stop()
         setup.keep(out)
         if options.report:
-            _write_report(options.report, guard, "run")
+            write_report(options.report, guard, "run")
 
     if guard.refusals or process.refused.is_set():
         if say_denials(guard, out, f"{command[0]} was ended before it could install"):

@@ -22,7 +22,6 @@ import ipaddress
 import os
 import re
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,13 +31,13 @@ from types import FrameType
 from typing import NoReturn
 
 from safe_pip.authority.changelog import ChangelogAuthority, ChangelogClient
-from safe_pip.commands.install import _SAY_LOCK, say
 from safe_pip.errors import UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.proxy import Answered, Proxy, closing_sleep
 from safe_pip.guard.setup import GuardSetup, transport_of
 from safe_pip.pip.cmdline import parse_pip_args, resolve_settings
+from safe_pip.report.console import say, write_report
 
 #: Seconds a verdict is reused by default (see the module docstring).
 DEFAULT_RECHECK = 5.0
@@ -192,10 +191,7 @@ def _n(value: int | None) -> str:
 
 
 def _stderr_line(line: str) -> None:
-    # Handler threads log at once; the same lock as ``say`` keeps each line whole.
-    with _SAY_LOCK:
-        sys.stderr.write(f"safe-pip serve: {line}\n")
-        sys.stderr.flush()
+    say(line, prefix="safe-pip serve")
 
 
 def main(args: list[str], options: GuardOptions) -> int:
@@ -247,9 +243,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     proxy.stop(grace=SHUTDOWN_GRACE)
     setup.keep(say)
     if options.report:
-        from safe_pip.commands.install import _write_report
-
-        _write_report(options.report, guard, "serve")
+        write_report(options.report, guard, "serve")
     _stderr_line("stopped")
     return 0
 
