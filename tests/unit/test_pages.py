@@ -29,7 +29,7 @@ from safe_pip.index.pages import (
     render_json,
 )
 
-DATA = Path(__file__).parent / "data" / "pages"
+DATA = Path(__file__).parent.parent / "data" / "pages"
 PAGE_URL = "https://index.example/simple/frobnicate/"
 SERIAL = 23456789
 
