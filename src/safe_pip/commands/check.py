@@ -19,7 +19,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NoReturn
 
@@ -31,7 +31,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
-from safe_pip._record import replace
 from safe_pip.commands.install import _write_report, say
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, Guard, IndexEntry, Refused, denials

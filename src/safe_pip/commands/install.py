@@ -19,8 +19,9 @@ from __future__ import annotations
 import _thread
 import os
 import sys
+from dataclasses import replace
 
-from safe_pip._record import record, replace
+from safe_pip._record import record
 
 # Only light modules here: pip is started before the guard's own modules (http.client, xmlrpc,
 # packaging, the guard) are imported, so that their ~0.2 s overlaps pip's start; and nothing
