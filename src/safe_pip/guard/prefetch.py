@@ -39,15 +39,9 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from safe_pip.guard.guard import (
-    FileEntry,
-    Guard,
-    IndexEntry,
-    NotFound,
-    Refused,
-    _metadata_url,
-    _Transient,
-)
+from safe_pip.guard.files import metadata_url
+from safe_pip.guard.guard import FileEntry, Guard, IndexEntry, NotFound, Refused
+from safe_pip.guard.refusals import Transient
 from safe_pip.index.pages import DistFile, ProjectPage
 from safe_pip.pip.cmdline import PipCommand
 from safe_pip.pip.requirements import ReqLine
@@ -304,7 +298,7 @@ class Prefetcher:
         self._closed = threading.Event()
         self.pages = 0  #: pages checked ahead of pip
         self.fetched_files = 0  #: files (and metadata files) fetched ahead of pip
-        guard.prefetcher = self
+        guard.attach_prefetcher(self)
 
     def start(self, requirements: Iterable[Requirement] = ()) -> None:
         if self.python is not None:
@@ -391,7 +385,7 @@ class Prefetcher:
 
     def _fetch_ahead(self, entry: FileEntry, *, metadata: bool) -> None:
         if metadata:
-            url, expected = _metadata_url(entry.url), dict(entry.metadata_hashes)
+            url, expected = metadata_url(entry.url), dict(entry.metadata_hashes)
         else:
             url, expected = entry.url, dict(entry.hashes)
         with self._lock:
@@ -487,7 +481,7 @@ class Prefetcher:
             if cache is not None:
                 download.result = cache.get(download.expected)
             if download.result is None:
-                download.result = guard._download(download.url, download.entry, download.expected)
+                download.result = guard.download(download.url, download.entry, download.expected)
             if download.result is not None and download.metadata:
                 # Read before pip's request may take the handle (done), not while it is sent.
                 handle = download.result[0]
@@ -497,7 +491,7 @@ class Prefetcher:
                     handle.seek(0)
                 with self._lock:
                     self._learnt.add(download.url)
-        except (NotFound, _Transient):
+        except (NotFound, Transient):
             download.result = None  # pip's own request downloads it again, with retries
         finally:
             download.done.set()
