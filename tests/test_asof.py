@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from test_install import installed, safe_pip
 
 from safe_pip.authority.changelog import ChangelogClient, ChangelogEntry
 from safe_pip.errors import UsageError
 from safe_pip.guard.asofview import AsOfView
-from safe_pip.guard.guard import IndexEntry
+from safe_pip.guard.indexes import IndexEntry
 from safe_pip.index.asof import (
     AsOf,
     JournalAfter,
@@ -27,6 +28,7 @@ from safe_pip.index.asof import (
     parse_as_of,
 )
 from safe_pip.index.pages import DistFile, ProjectPage, parse_page
+from safe_pip.net.http import TransportSettings, make_session
 from safe_pip.testing import CDN, Origin, build_wheel
 
 # ------------------------------------------------------------------------------ the point
@@ -478,6 +480,8 @@ def test_journal_reads_are_bounded_by_entries_not_projects(tmp_path: Path, state
 
 
 class _FakeGuard:
+    """Stands in for the guard: the view only calls ``refuse`` on it."""
+
     def __init__(self) -> None:
         self.refused: list[object] = []
 
@@ -487,7 +491,6 @@ class _FakeGuard:
 
 
 def _fake() -> Any:
-    """Stands in for the Guard: the view only calls ``refuse`` on it."""
     return _FakeGuard()
 
 
@@ -498,8 +501,6 @@ def _view(point: str, lines: list[str], *, strict: bool = False) -> AsOfView:
 
 
 def _alpha_page(origin: Origin) -> ProjectPage:
-    import requests
-
     resp = requests.get(
         f"{origin.simple_url}alpha/",
         headers={"Accept": "application/vnd.pypi.simple.v1+json"},
@@ -512,8 +513,6 @@ def _alpha_page(origin: Origin) -> ProjectPage:
 
 
 def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
-    from safe_pip.net.http import TransportSettings, make_session
-
     origin.publish("alpha", "1.0")
     point = origin.last_serial
     origin.publish("beta", "1.0")
@@ -532,8 +531,6 @@ def test_a_page_newer_than_the_journal_read_reads_on(origin: Origin) -> None:
 
 
 def test_journal_unreadable_falls_back(origin: Origin) -> None:
-    from safe_pip.net.http import TransportSettings, make_session
-
     origin.publish("alpha", "1.0", upload_time=datetime(2025, 1, 1))
     point = origin.last_serial
     origin.publish("alpha", "2.0", upload_time=datetime(2025, 6, 1))
