@@ -59,7 +59,12 @@ PageFilter = Callable[[Refuser, IndexEntry, str, "ProjectPage | None"], "Project
 
 
 class Guard:
-    """Proves pages fresh for one run. Thread-safe: pip and prefetchers call it at once."""
+    """Proves pages fresh for one run. Thread-safe: pip and prefetchers call it at once.
+
+    ``page_filter`` transforms every verified page (``--as-of``); ``file_cache`` keeps
+    verified files by sha256 (None: every request downloads). The waits are paced by
+    ``timing`` (see ``Timing`` for the backoffs and ``page_ttl``).
+    """
 
     def __init__(
         self,
@@ -84,7 +89,13 @@ class Guard:
         self.strict = strict
         self.say = say
         self.timing = Timing(
-            max_wait, clock, sleep, first_backoff, max_backoff, page_backoff, page_ttl
+            max_wait=max_wait,
+            clock=clock,
+            sleep=sleep,
+            first_backoff=first_backoff,
+            max_backoff=max_backoff,
+            page_backoff=page_backoff,
+            page_ttl=page_ttl,
         )
         self.page_filter = page_filter
         #: Set when the guard shuts down: waits end (with a 503) instead of running on.
