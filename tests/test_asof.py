@@ -18,7 +18,7 @@ from test_install import installed, safe_pip
 from safe_pip.authority.changelog import ChangelogClient
 from safe_pip.errors import UsageError
 from safe_pip.guard.asofview import AsOfView
-from safe_pip.guard.guard import IndexEntry
+from safe_pip.guard.indexes import IndexEntry
 from safe_pip.index.asof import (
     AsOf,
     JournalAfter,
@@ -481,6 +481,8 @@ def test_journal_reads_are_bounded_by_entries_not_projects(tmp_path: Path, state
 
 
 class _FakeGuard:
+    """Stands in for the guard: the view only calls ``refuse`` on it."""
+
     def __init__(self) -> None:
         self.refused: list[object] = []
 
@@ -490,7 +492,6 @@ class _FakeGuard:
 
 
 def _fake() -> Any:
-    """Stands in for the Guard: the view only calls ``refuse`` on it."""
     return _FakeGuard()
 
 

@@ -245,7 +245,7 @@ def test_an_install_keeps_its_verified_files_and_no_spools(
 def test_a_stale_page_is_asked_again_at_least_every_half_second(
     origin: Origin, state_dir: Path
 ) -> None:
-    """A purge reaching the last edge is seen within about 0.5 s."""
+    """A purge reaching the last edge is seen within about 0.5 s of it."""
     origin.publish("gamma", "1.0")
     with CDN(origin, purge_delays=[None]) as cdn:
         fill_cache(cdn, "gamma", api=False)
@@ -266,7 +266,7 @@ def test_a_stale_page_is_asked_again_at_least_every_half_second(
             slept.append(seconds)
             now[0] += seconds
 
-        guard.clock, guard.sleep = (lambda: now[0]), sleep
+        guard.timing.clock, guard.timing.sleep = (lambda: now[0]), sleep
         guard.start_authorities()
         with pytest.raises(Refused):
             guard.verified(entry, "gamma")
@@ -340,7 +340,7 @@ def test_the_serials_kept_are_copied_under_the_guards_lock(state_dir: Path) -> N
     assert entry is not None
     entry.seen["alpha"] = 7
     guard = setup.guard
-    with guard._lock:  # a worker in the middle of recording a verdict
+    with guard.index_registry.lock:  # a worker in the middle of recording a verdict
         keeping = threading.Thread(target=setup.keep, args=(print,))
         keeping.start()
         keeping.join(timeout=0.3)
@@ -429,7 +429,7 @@ def test_metadata_fetched_ahead_reaches_pip_whole_and_is_read_once(
     import io
     import threading
 
-    from safe_pip.guard.guard import FileEntry, _metadata_url
+    from safe_pip.guard.files import FileEntry, metadata_url
 
     setup = GuardSetup(
         GuardOptions(), TransportSettings(), store=StateStore(state_dir), say=lambda line: None
@@ -441,7 +441,7 @@ def test_metadata_fetched_ahead_reaches_pip_whole_and_is_read_once(
     expected = {"sha256": "1" * 64}
     wheel = FileEntry("http://files.example/a-1.0-py3-none-any.whl",
                       "a-1.0-py3-none-any.whl", {"sha256": "0" * 64}, expected, entry)
-    monkeypatch.setattr(setup.guard, "_download",
+    monkeypatch.setattr(setup.guard, "download",
                         lambda url, entry, expected: (io.BytesIO(body), len(body)))
     learning = threading.Event()
     release = threading.Event()
@@ -454,7 +454,7 @@ def test_metadata_fetched_ahead_reaches_pip_whole_and_is_read_once(
 
     monkeypatch.setattr(prefetcher, "_learn", slow_learn)
     prefetcher._fetch_ahead(wheel, metadata=True)
-    url = _metadata_url(wheel.url)
+    url = metadata_url(wheel.url)
     download = prefetcher._downloads[url]
     download.started = True
     worker = threading.Thread(target=prefetcher._download, args=(download,))

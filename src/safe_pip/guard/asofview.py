@@ -1,5 +1,6 @@
 """The ``--as-of`` view: the guard's ``page_filter`` that reads each index's journal once and
-serves every verified page as it stood at the point (the transformation is in ``_asof``).
+serves every verified page as it stood at the point (the transformation is in
+``safe_pip.index.asof``).
 
 Why one journal read per index and not per project: Warehouse allows about 3,600 XML-RPC calls
 an hour, so ``changelog_last_serial`` and ``changelog_since_serial(point)``, paged until the
@@ -20,10 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from safe_pip.authority.changelog import ChangelogClient
 from safe_pip.errors import AuthorityError, MalformedPage
+from safe_pip.guard.indexes import IndexEntry
+from safe_pip.guard.refusals import Refusal, Refuser
 from safe_pip.index.asof import (
     AsOf,
     Basis,
@@ -35,9 +38,6 @@ from safe_pip.index.asof import (
     page_as_of,
 )
 from safe_pip.index.pages import ProjectPage, page_serial
-
-if TYPE_CHECKING:
-    from safe_pip.guard.guard import Guard, IndexEntry, Refusal
 
 __all__ = ["AsOfView"]
 
@@ -94,7 +94,7 @@ class AsOfView:
     # -- the filter -----------------------------------------------------------------------
 
     def __call__(
-        self, guard: Guard, entry: IndexEntry, project: str, page: ProjectPage | None
+        self, guard: Refuser, entry: IndexEntry, project: str, page: ProjectPage | None
     ) -> ProjectPage | None:
         with self._lock:
             state = self._indexes.setdefault(entry.number, _IndexPoint(entry, None, False))
@@ -133,9 +133,7 @@ class AsOfView:
         self._judge(guard, state, project, result)
         return result.page
 
-    def _judge(self, guard: Guard, state: _IndexPoint, project: str, result: PageAtPoint) -> None:
-        from safe_pip.guard.guard import Refusal
-
+    def _judge(self, guard: Refuser, state: _IndexPoint, project: str, result: PageAtPoint) -> None:
         entry = state.entry
         if result.unknown:
             why = self._why_unknown(state)
@@ -195,7 +193,7 @@ class AsOfView:
 
     # -- reading the journal ----------------------------------------------------------------
 
-    def _load(self, guard: Guard, state: _IndexPoint, project: str) -> None:
+    def _load(self, guard: Refuser, state: _IndexPoint, project: str) -> None:
         with state.lock:
             if not state.loaded:
                 state.loaded = True
@@ -204,8 +202,6 @@ class AsOfView:
             guard.refuse(state.refusal)
 
     def _load_locked(self, state: _IndexPoint, project: str) -> None:
-        from safe_pip.guard.guard import Refusal
-
         client, entry = state.client, state.entry
         if self.point.serial is not None and not state.main:
             return  # a serial of the main index means nothing here

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+import platformdirs
+
 logger = logging.getLogger("safe_pip")
 
 #: Files larger than this are not kept (a cache is for the many small wheels of a tree).
@@ -34,8 +36,6 @@ _PART_LIFETIME = 24 * 3600.0
 
 
 def default_root() -> Path:
-    import platformdirs  # imported when a cache is made, not with the guard's modules
-
     return Path(platformdirs.user_cache_dir("safe-pip")) / "files"
 
 

@@ -1,10 +1,10 @@
-"""The guard options, shared by every command (kept light: read before pip starts)."""
+"""The guard options, shared by every command (read before pip starts)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # typing itself is not imported before pip starts (issue 7)
 if TYPE_CHECKING:
     from safe_pip.index.asof import AsOf
 

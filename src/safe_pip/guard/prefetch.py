@@ -44,15 +44,9 @@ from safe_pip.guard.dependencies import (
     top_level,
     wheel_metadata,
 )
-from safe_pip.guard.guard import (
-    FileEntry,
-    Guard,
-    IndexEntry,
-    NotFound,
-    Refused,
-    _metadata_url,
-    _Transient,
-)
+from safe_pip.guard.files import metadata_url
+from safe_pip.guard.guard import FileEntry, Guard, IndexEntry, NotFound, Refused
+from safe_pip.guard.refusals import Transient
 from safe_pip.pip.cmdline import PipCommand
 from safe_pip.pip.requirements import ReqLine
 
@@ -131,7 +125,7 @@ class Prefetcher:
         self._closed = threading.Event()
         self.pages = 0  #: pages checked ahead of pip
         self.fetched_files = 0  #: files (and metadata files) fetched ahead of pip
-        guard.prefetcher = self
+        guard.attach_prefetcher(self)
 
     def start(self, requirements: Iterable[Requirement] = ()) -> None:
         if self.python is not None:
@@ -219,7 +213,7 @@ class Prefetcher:
 
     def _fetch_ahead(self, entry: FileEntry, *, metadata: bool) -> None:
         if metadata:
-            url, expected = _metadata_url(entry.url), dict(entry.metadata_hashes)
+            url, expected = metadata_url(entry.url), dict(entry.metadata_hashes)
         else:
             url, expected = entry.url, dict(entry.hashes)
         with self._lock:
@@ -315,7 +309,7 @@ class Prefetcher:
             if cache is not None:
                 download.result = cache.get(download.expected)
             if download.result is None:
-                download.result = guard._download(download.url, download.entry, download.expected)
+                download.result = guard.download(download.url, download.entry, download.expected)
             if download.result is not None and download.metadata:
                 # Read before pip's request may take the handle (done), not while it is sent.
                 handle = download.result[0]
@@ -325,7 +319,7 @@ class Prefetcher:
                     handle.seek(0)
                 with self._lock:
                     self._learnt.add(download.url)
-        except (NotFound, _Transient):
+        except (NotFound, Transient):
             download.result = None  # pip's own request downloads it again, with retries
         finally:
             download.done.set()

@@ -63,7 +63,7 @@ class Proxy:
         port = self._server.server_address[1]
         prefix = f"/{self.token}" if self.token else ""
         self.base = f"http://127.0.0.1:{port}{prefix}"
-        guard.proxy_base = self.base if address is None else prefix
+        guard.serve_at(self.base if address is None else prefix)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def vouch(self, hosts: set[tuple[str, int]]) -> None:

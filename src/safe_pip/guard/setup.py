@@ -7,19 +7,19 @@ command judges pages the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from safe_pip.authority.changelog import CallRecord, ChangelogAuthority, ChangelogClient
 from safe_pip.authority.state import StateStore
+from safe_pip.errors import SafePipError
+from safe_pip.guard.asofview import AsOfView
 from safe_pip.guard.filecache import FileCache
-from safe_pip.guard.guard import Guard, IndexEntry, Refusal
+from safe_pip.guard.guard import Guard
+from safe_pip.guard.indexes import IndexEntry
 from safe_pip.guard.options import GuardOptions
+from safe_pip.guard.refusals import Refusal
 from safe_pip.net.http import TransportSettings, make_session
 from safe_pip.net.urls import strip_credentials
 from safe_pip.pip.cmdline import PipSettings, default_changelog_url, default_index_url
-
-if TYPE_CHECKING:
-    from safe_pip.guard.asofview import AsOfView
 
 
 def transport_of(settings: PipSettings) -> TransportSettings:
@@ -53,6 +53,11 @@ class GuardSetup:
         self.transport = transport
         self.store = store or StateStore()
         self.session = make_session(transport)
+        self.as_of: AsOfView | None = None
+        if options.as_of is not None:
+            self.as_of = AsOfView(
+                options.as_of, strict=options.strict, max_wait=options.max_wait, say=say
+            )
         self.guard = Guard(
             self.session,
             transport,
@@ -60,16 +65,9 @@ class GuardSetup:
             strict=options.strict,
             on_refuse=on_refuse,
             say=say,
+            page_filter=self.as_of,
+            file_cache=FileCache(),
         )
-        self.guard.file_cache = FileCache()
-        self.as_of: AsOfView | None = None
-        if options.as_of is not None:
-            from safe_pip.guard.asofview import AsOfView  # only for --as-of: about 5% of set-up
-
-            self.as_of = AsOfView(
-                options.as_of, strict=options.strict, max_wait=options.max_wait, say=say
-            )
-            self.guard.page_filter = self.as_of
 
     def add_index(self, url: str, *, main: bool = False) -> IndexEntry | None:
         """Guard one index (None for local ``file://`` indexes, which no cache sits before).
@@ -107,22 +105,18 @@ class GuardSetup:
         return entry
 
     def _record_call(self, record: CallRecord) -> None:
-        self.guard.authority_calls.append(
-            {
-                "authority": "changelog",
-                "method": record.method,
-                "url": record.url,
-                "status": record.status,
-                "elapsed_ms": round(record.elapsed_ms),
-                "error": record.error,
-            }
+        self.guard.run.add_call(
+            "changelog",
+            record.method,
+            record.url,
+            record.status,
+            round(record.elapsed_ms),
+            record.error,
         )
 
     def keep(self, say: Callable[[str], None]) -> None:
         """Keep what the run learnt: the serials accepted (the no-rollback memory), even after
         a refusal; and trim the file cache if the run added to it."""
-        from safe_pip.errors import SafePipError
-
         for entry in self.guard.indexes:
             seen = self.guard.seen_serials(entry)
             if seen:
