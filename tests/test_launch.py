@@ -89,7 +89,7 @@ def test_wait_gives_the_code_when_another_thread_ends_the_child(tmp_path: Path) 
     ready = tmp_path / "ready"
     child = PipProcess(_sh(f"echo > {ready}; exec sleep 60"), dict(os.environ))
     _wait_for(ready)
-    ender = threading.Thread(target=lambda: (time.sleep(0.2), child.refuse(None)))  # type: ignore[arg-type]
+    ender = threading.Thread(target=lambda: (time.sleep(0.2), child.refuse()))
     ender.start()
     code = child.wait()  # blocked in waitpid while the other thread signals and polls
     ender.join(timeout=10)

@@ -98,7 +98,7 @@ def test_the_guard_serves_the_index_urls_pip_was_given(tmp_path: Path) -> None:
         from safe_pip.guard.proxy import Proxy
 
         proxy = Proxy(setup.guard, listening=listener.sock, token=listener.token)
-        plan.apply(setup)  # raises if a number differed
+        setup.add_planned(plan.calls)  # raises if a number differed
         assert [e.upstream for e in setup.guard.indexes] == [
             "http://index.example/simple/", "https://extra.example/simple/"
         ]

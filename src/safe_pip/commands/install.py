@@ -79,7 +79,7 @@ def run(
 
     def on_refuse(refusal: Refusal) -> None:
         if running.pip is not None:
-            running.pip.refuse(refusal)
+            running.pip.refuse()
 
     # pylock.toml files remember the index state they were made from ([tool.safe-pip]): their
     # serials must not be rolled back, and their --as-of point is this run's unless given.
@@ -122,7 +122,7 @@ def run(
                 running.proxy.vouch(
                     direct_hosts([*cmd.positionals, *_locked_urls(cmd)], requirement_lines)
                 )
-                plan.apply(setup)
+                setup.add_planned(plan.calls)
                 setup.guard.start_authorities()
                 running.proxy.start()
                 running.prefetcher = start_prefetch(

@@ -135,7 +135,7 @@ def run_command(
     def on_refuse(refusal: Refusal) -> None:
         process = holder.get("command")
         if process is not None:
-            process.refuse(refusal)
+            process.refuse()
 
     setup = GuardSetup(options, transport_of(settings), store=store, say=out, on_refuse=on_refuse)
     guard = setup.guard

@@ -6,7 +6,7 @@ command judges pages the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from safe_pip.authority.changelog import CallRecord, ChangelogAuthority, ChangelogClient
 from safe_pip.authority.state import StateStore
@@ -68,6 +68,15 @@ class GuardSetup:
             page_filter=self.as_of,
             file_cache=FileCache(),
         )
+
+    def add_planned(self, calls: Iterable[tuple[str, bool, str]]) -> None:
+        """Guard the indexes pip was pointed at before the guard existed, as
+        ``(url, main, proxied)`` in the order they were numbered; raises if the guard would
+        serve one at another URL than pip was given."""
+        for url, main, proxied in calls:
+            entry = self.add_index(url, main=main)
+            if entry is None or self.guard.index_url(entry) != proxied:
+                raise RuntimeError(f"safe-pip bug: index {url} was not given {proxied}")
 
     def add_index(self, url: str, *, main: bool = False) -> IndexEntry | None:
         """Guard one index (None for local ``file://`` indexes, which no cache sits before).

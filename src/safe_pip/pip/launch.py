@@ -18,11 +18,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from safe_pip.guard.guard import Refusal
-    from safe_pip.guard.setup import GuardSetup
+from typing import Any
 
 #: Seconds an ended child gets between SIGTERM (or SIGINT) and SIGKILL.
 END_GRACE = 3.0
@@ -71,7 +67,8 @@ class PipProcess:
             return False
         return True
 
-    def refuse(self, _refusal: Refusal) -> None:
+    def refuse(self) -> None:
+        """The guard refused a view: end pip before it can install anything."""
         self.refused.set()
         self.end()
 
@@ -159,8 +156,8 @@ class IndexPlan:
     """The guard's number for each index, fixed before the guard exists.
 
     It numbers URLs exactly as :meth:`Guard.add_index` will (first come, by URL with a
-    trailing slash), and :meth:`apply` replays the same calls on the guard and checks that
-    every URL pip was given is the one the guard serves.
+    trailing slash); :meth:`GuardSetup.add_planned` replays ``calls`` on the guard and checks
+    that every URL pip was given is the one the guard serves.
     """
 
     def __init__(self, base: str) -> None:
@@ -178,8 +175,3 @@ class IndexPlan:
         self.calls.append((url, main, proxied))
         return proxied
 
-    def apply(self, setup: GuardSetup) -> None:
-        for url, main, proxied in self.calls:
-            entry = setup.add_index(url, main=main)
-            if entry is None or setup.guard.index_url(entry) != proxied:
-                raise RuntimeError(f"safe-pip bug: index {url} was not given {proxied}")
