@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from safe_pip.commands import demo as _demo
+from safe_pip.commands import demo as demo_command
 from safe_pip.guard.options import GuardOptions
 from safe_pip.testing import PipRun
 
@@ -86,12 +86,12 @@ def test_demo_exits_1_and_says_what_went_wrong(
     def never_stale(index_url: str, *requirements: str, target: Path, **kw: Any) -> PipRun:
         return PipRun([], 0, "", "", target, {"frobnicate": "2.0"})
 
-    def careless_guard(*args: Any, **kwargs: Any) -> _demo._GuardedRun:
-        return _demo._GuardedRun(0, {"frobnicate": "1.0"}, [], None)
+    def careless_guard(*args: Any, **kwargs: Any) -> demo_command._GuardedRun:
+        return demo_command._GuardedRun(0, {"frobnicate": "1.0"}, [], None)
 
-    monkeypatch.setattr(_demo, "pip_install", never_stale)
-    monkeypatch.setattr(_demo, "_guarded", careless_guard)
-    assert _demo.main([], GuardOptions()) == 1
+    monkeypatch.setattr(demo_command, "pip_install", never_stale)
+    monkeypatch.setattr(demo_command, "_guarded", careless_guard)
+    assert demo_command.main([], GuardOptions()) == 1
     out = capsys.readouterr().out
     assert "FAILED: the guard did not behave as documented" in out
     assert "  - plain pip installed ['2.0', '2.0', '2.0'], expected" in out

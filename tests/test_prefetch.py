@@ -161,7 +161,7 @@ def test_file_cache_keeps_a_spool_by_link_not_copy(
 ) -> None:
     import hashlib
 
-    from safe_pip.guard import filecache as _filecache
+    from safe_pip.guard import filecache
     from safe_pip.guard.filecache import FileCache
 
     cache = FileCache(tmp_path / "files")
@@ -179,7 +179,7 @@ def test_file_cache_keeps_a_spool_by_link_not_copy(
     assert got is not None and got[0].read() == data
     got[0].close()
 
-    monkeypatch.setattr(_filecache, "MAX_FILE", 10)  # too big to keep: only served
+    monkeypatch.setattr(filecache, "MAX_FILE", 10)  # too big to keep: only served
     big = b"x" * 11
     spool = cache.spool()
     assert spool is not None

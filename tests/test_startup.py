@@ -43,7 +43,6 @@ _AFTER_PIP = (
     "safe_pip.guard.prefetch",
     "safe_pip.guard.proxy",
     "safe_pip.guard.setup",
-    "safe_pip.index.asof",
     "safe_pip.authority.state",
     "safe_pip.net.http",
 )

@@ -19,6 +19,7 @@ from safe_pip import __version__
 from safe_pip.commands.install import run
 from safe_pip.errors import SafePipError, UsageError
 from safe_pip.guard.options import GuardOptions
+from safe_pip.index.asof import parse_as_of
 from safe_pip.pip.cmdline import GUARDED_COMMANDS
 from safe_pip.report.console import say
 
@@ -134,10 +135,6 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
     strict = ns.strict if ns.strict else _flag(env.get("SAFE_PIP_STRICT", ""), "SAFE_PIP_STRICT")
     as_of = None
     if ns.as_of or env.get("SAFE_PIP_AS_OF", "").strip():
-        # Imported only when asked: it loads the changelog client, which must not load before
-        # pip has started.
-        from safe_pip.index.asof import parse_as_of
-
         as_of = (
             parse_as_of(ns.as_of, "--as-of")
             if ns.as_of

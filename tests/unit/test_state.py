@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from safe_pip.authority import state as _state
+from safe_pip.authority import state
 from safe_pip.authority.state import STATE_DIR_ENV, IndexState, StateStore, index_key
 from safe_pip.errors import StateError
 from safe_pip.index.journal import JournalSummary
 
 INDEX = "https://index.example/simple/"
-SRC = str(Path(_state.__file__).resolve().parents[1])
+SRC = str(Path(state.__file__).resolve().parents[1])
 
 
 def data_files(root: Path) -> list[Path]:

@@ -1,17 +1,14 @@
-"""Names: projects as PEP 503 normalises them, and lock files as PEP 751 names them.
-
-The modules that run before pip is started use these, so this one imports nothing that would
-delay pip's start."""
+"""Names: projects as PEP 503 normalises them, and lock files as PEP 751 names them."""
 
 from __future__ import annotations
 
 import os
 
+from packaging.utils import canonicalize_name
+
 
 def canonical_name(name: str) -> str:
-    """``packaging.utils.canonicalize_name``, imported on first use."""
-    from packaging.utils import canonicalize_name  # here: packaging must not delay pip's start
-
+    """A project's name as PEP 503 normalises it."""
     return canonicalize_name(name)
 
 

@@ -37,14 +37,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from safe_pip.errors import InputError, UsageError
+from safe_pip.index.asof import AsOf, parse_as_of
 from safe_pip.index.names import canonical_name, is_pylock
 from safe_pip.net.urls import strip_credentials
-
-if TYPE_CHECKING:
-    from safe_pip.index.asof import AsOf
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -141,10 +139,6 @@ def read_lock_state(path: str) -> LockState | None:
     if raw is not None:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise bad(f"as-of must be a serial or an ISO 8601 string, not {raw!r}")
-        # index.asof brings the changelog client: loaded for a lock made --as-of only, not
-        # for every pylock the runner reads before pip starts.
-        from safe_pip.index.asof import parse_as_of
-
         try:
             as_of = parse_as_of(str(raw), f"{path}: {where} as-of")
         except UsageError as exc:

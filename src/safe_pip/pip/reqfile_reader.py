@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from safe_pip.errors import InputError
 from safe_pip.pip.reqfile_options import parse_options
+from safe_pip.pip.reqfile_specs import classify
 from safe_pip.pip.reqfile_text import (
     Logical,
     break_args_options,
@@ -170,10 +171,6 @@ def parse_line(
     if args:
         if not requirements:
             return None
-        # packaging's parsers load only once requirement lines are wanted: the runner reads
-        # the index options before pip starts, and the requirements after.
-        from safe_pip.pip.reqfile_specs import classify
-
         kind, requirement = classify(args, path, logical.first)
         hashes = tuple(value for name, value in options if name == "--hash" and value)
         return make(kind, requirement, hashes, args)
