@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -351,10 +350,11 @@ def test_removed_after_the_point_warns_and_strict_refuses(
 def test_datetime_uses_the_changelog_timestamps(
     cdn: CDN, origin: Origin, tmp_path: Path, state_dir: Path
 ) -> None:
-    origin.publish("alpha", "1.0")
-    time.sleep(1.1)  # journal timestamps are whole seconds
     moment = datetime.now(timezone.utc).replace(microsecond=0)
-    time.sleep(1.1)
+    # Journal timestamps are whole seconds: one release just before the point, one after.
+    origin.clock = lambda: moment.timestamp() - 2
+    origin.publish("alpha", "1.0")
+    origin.clock = lambda: moment.timestamp() + 2
     # An upload time that claims to be older than the point: the journal knows better.
     origin.publish("alpha", "2.0", upload_time=moment - timedelta(hours=1))
     proc = safe_pip(

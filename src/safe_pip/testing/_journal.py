@@ -82,9 +82,7 @@ def _with_zip_comment(data: bytes, comment: bytes) -> bytes:
     return data[:-2] + len(comment).to_bytes(2, "little") + comment
 
 
-def _to_naive_utc(moment: datetime | float | None) -> datetime:
-    if moment is None:
-        moment = time.time()
+def _to_naive_utc(moment: datetime | float) -> datetime:
     if isinstance(moment, (int, float)):
         moment = datetime.fromtimestamp(moment, tz=timezone.utc)
     if moment.tzinfo is not None:
@@ -97,11 +95,13 @@ class IndexState:
 
     Mutating methods write journal entries with the real index's action strings and return
     the last serial written. ``profile`` decides whether new files get a PEP 658 metadata
-    file unless told.
+    file unless told. ``clock`` (seconds since the epoch) stamps journal entries and default
+    upload times: a test sets one to publish at chosen moments instead of sleeping.
     """
 
     def __init__(self, profile: Profile | str = PYPI) -> None:
         self.profile = profile_named(profile)
+        self.clock: Callable[[], float] = time.time
         self._lock = threading.RLock()
         self._projects: dict[str, Project] = {}
         self._journal: list[JournalEntry] = []
@@ -136,7 +136,7 @@ class IndexState:
     def _write(self, key: str, version: str | None, action: str, *, content: bool) -> int:
         serial = len(self._journal) + 1
         name = self._projects[key].name
-        self._journal.append(JournalEntry(name, version, int(time.time()), action, serial))
+        self._journal.append(JournalEntry(name, version, int(self.clock()), action, serial))
         self._project_serials[key] = serial
         if content:
             self._content_serials[key] = serial
@@ -208,7 +208,7 @@ class IndexState:
                 sha256=hashlib.sha256(data).hexdigest(),
                 metadata_sha256=hashlib.sha256(metadata).hexdigest(),
                 requires_python=requires_python,
-                upload_time=_to_naive_utc(upload_time),
+                upload_time=_to_naive_utc(self.clock() if upload_time is None else upload_time),
                 available_at=time.monotonic() + file_delay,
                 with_metadata=(
                     self.profile.metadata_files if with_metadata is None else with_metadata
