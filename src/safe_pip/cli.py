@@ -7,6 +7,7 @@ README.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import importlib.util
 import logging
@@ -174,4 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    # Shutdown's last collections would search every object pip's parser and the guard made
+    # (about 40 ms, as long as the guard's whole stop); frozen, they are freed without a search.
+    gc.freeze()
+    sys.exit(code)
