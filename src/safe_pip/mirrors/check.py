@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 from safe_pip.index.asof import AsOf
 from safe_pip.mirrors.judge import Seen, judge
@@ -115,22 +116,24 @@ class MirrorCheck:
     def _refresh(
         self, journal: Journal, findings: dict[str, MirrorFinding]
     ) -> list[Refreshed]:
-        """Ask the mirror to refetch each project it has wrong, then judge it again."""
-        refreshed = []
-        for project, before in sorted(findings.items()):
-            if before.kind not in _REFRESHABLE:
-                continue
+        """Ask the mirror to refetch each project it has wrong (``jobs`` at a time, as the
+        pages were read), then judge it again."""
+        befores = {p: f for p, f in sorted(findings.items()) if f.kind in _REFRESHABLE}
+        wrong = list(befores)
+
+        def again(project: str) -> MirrorFinding | None:
+            before = befores[project]
             failure = self.pages.refresh(project)
-            if failure is not None:
-                after: MirrorFinding | None = MirrorFinding(
-                    project, before.kind, f"{before.message}; refresh failed: {failure}",
-                    before.mirror_serial, before.index_serial, before.lacks, before.still_lists,
-                )
-            else:
-                after = judge(project, self.pages.read(project), journal.upstream(project))
-            refreshed.append(Refreshed(project, before.kind, after))
-            if after is None:
-                del findings[project]
-            else:
-                findings[project] = after
+            if failure is None:
+                return judge(project, self.pages.read(project), journal.upstream(project))
+            return replace(before, message=f"{before.message}; refresh failed: {failure}")
+
+        refreshed = []
+        with ThreadPoolExecutor(self.pages.jobs, thread_name_prefix="mirror-refresh") as pool:
+            for project, after in zip(wrong, pool.map(again, wrong), strict=True):
+                refreshed.append(Refreshed(project, befores[project].kind, after))
+                if after is None:
+                    del findings[project]
+                else:
+                    findings[project] = after
         return refreshed
