@@ -249,3 +249,56 @@ def test_usage_errors_exit_2(
 ) -> None:
     assert main(["mirror-check", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_changelog_is_asked_a_bounded_number_of_times(origin: Origin) -> None:
+    with _mirror(origin) as mirror:
+        for number in range(40):
+            origin.publish(f"more{number}", "1.0")
+        origin.calls.clear()
+        assert _check(origin, mirror) == 1  # 40 missing
+        assert dict(origin.calls) == {"changelog_last_serial": 1, "changelog_since_serial": 1}
+        origin.calls.clear()
+        assert _check(origin, mirror, "--all") == 1
+        assert dict(origin.calls) == {
+            "changelog_last_serial": 1,
+            "changelog_since_serial": 1,
+            "list_packages_with_serial": 1,
+        }
+        assert mirror.pages_served == 2 * 44
+
+
+def test_a_progress_line_on_a_terminal(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    with _mirror(origin) as mirror:
+        origin.publish("alpha", "2.0")
+        assert _check(origin, mirror) == 1
+    err = capsys.readouterr().err
+    assert "\rsafe-pip: checked 4/4 projects, 1 findings" in err
+    assert err.rstrip().endswith("1 behind")  # the line is cleared before the summary
+
+
+def test_all_reaches_back_a_bounded_number_of_calls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(changelog_page_size=2) as origin, Mirror(origin) as mirror:
+        origin.publish("alpha", "1.0")
+        mirror.sync()
+        origin.publish("alpha", "2.0")
+        for number in range(8):
+            origin.publish(f"filler{number}", "1.0")
+        mirror.sync(*(f"filler{number}" for number in range(8)))
+        monkeypatch.setattr("safe_pip.mirrors.upstream.DEFAULT_WINDOW", 4)
+        monkeypatch.setattr("safe_pip.mirrors.upstream.EXTEND_CALLS", 1)
+        origin.calls.clear()
+        assert _check(origin, mirror, "--all", "--format", "json") == 0
+        # the window: 2 calls of 2 rows; reaching back: at most 1 + 1 calls, which do not
+        # reach the window (the index answers 2 rows a call, not 50,000), so not kept
+        assert origin.calls["changelog_since_serial"] == 4
+    document = json.loads(capsys.readouterr().out)
+    assert [(f["project"], f["kind"]) for f in document["findings"]] == [
+        ("alpha", "unverifiable")
+    ]
+    assert "was not read" in document["findings"][0]["message"]

@@ -59,9 +59,11 @@ class MirrorCheck:
         findings: dict[str, MirrorFinding] = {}
         progress = Progress(0, len(projects), 0)
         for project, answer in self.pages.read_all(projects):
-            seen[project] = answer
             finding = judge(project, answer, journal.upstream(project))
             if finding is not None:
+                # Only these may be judged again: a full audit of a big index must not keep
+                # every page's file list.
+                seen[project] = answer
                 findings[project] = finding
             progress.done += 1
             progress.findings = len(findings)

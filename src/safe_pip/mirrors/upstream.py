@@ -76,16 +76,16 @@ class Reader:
         client: ChangelogClient,
         *,
         max_wait: float,
-        page_size: int = DEFAULT_PAGE_SIZE,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.max_wait = max_wait
-        self.page_size = page_size
         self.sleep = sleep
         self.clock = clock
         self.calls = 0
+        #: rows one ``changelog_since_serial`` answers: PyPI's 50,000, or more if seen
+        self.rows_per_call = DEFAULT_PAGE_SIZE
 
     def window(self, since: AsOf | None, *, everything: bool) -> Journal:
         """The journal after ``since`` (default: the last 50,000 entries); with
@@ -107,34 +107,39 @@ class Reader:
     def read_to(self, journal: Journal, target: int | None = None) -> None:
         """Read on from the journal's head: to ``target``, or one call when None."""
         while True:
-            rows = self._since(journal.head)
             before = journal.head
-            journal.add(rows)
-            if journal.head == before or len(rows) < self.page_size:
-                return
-            if target is None or journal.head >= target:
+            journal.add(self._since(journal.head))
+            if journal.head == before or target is None or journal.head >= target:
                 return
 
-    def reach_back(self, journal: Journal, low: int, *, calls: int = EXTEND_CALLS) -> None:
-        """Read the entries of ``(low, journal.low]`` too, at most ``calls`` calls: the
-        window then starts at ``low`` or as far back as those calls reached."""
-        start = max(low, journal.low - calls * self.page_size)
+    def reach_back(self, journal: Journal, low: int, *, calls: int | None = None) -> None:
+        """Read the entries of ``(low, journal.low]`` too, in at most ``calls`` calls
+        (:data:`EXTEND_CALLS`): the window then starts at ``low``, or as far back as that
+        many calls of the size the index answers reach. The journal reads only forwards, so
+        a stretch that takes more calls (an index answering fewer rows a call) is not kept
+        at all: a window has no gaps."""
+        calls = EXTEND_CALLS if calls is None else calls
+        start = max(low, journal.low - calls * self.rows_per_call)
         if start >= journal.low:
             return
         older = Journal(start, start)
-        while older.head < journal.low:
+        for _ in range(calls + 1):  # one more: a short first page
             answered = self._since(older.head)
             rows = [r for r in answered if r.serial <= journal.low]
             before = older.head
             older.add(rows)
-            if older.head == before or len(rows) < len(answered):
+            if older.head >= journal.low or older.head == before or len(rows) < len(answered):
                 break
+        else:
+            return
         for name, rows in older.entries.items():
             journal.entries[name] = rows + journal.entries.get(name, [])
         journal.low = start
 
     def _since(self, serial: int) -> list[ChangelogEntry]:
-        return self._retrying(functools.partial(self.client.since_serial, serial))
+        rows = self._retrying(functools.partial(self.client.since_serial, serial))
+        self.rows_per_call = max(self.rows_per_call, len(rows))
+        return rows
 
     def _retrying(self, call: Callable[[], _T]) -> _T:
         """Run ``call``, retrying transient failures (0.5 s doubling, at most 5 s a sleep)
