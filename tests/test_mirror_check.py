@@ -62,8 +62,9 @@ def test_bandersnatch_mirror_behind_missing_ahead(
     assert out.splitlines() == [
         f"alpha: behind: mirror serial {behind_at}, index {newest}; lacks {A2}",
         f"delta: ahead: mirror serial {origin.last_serial + 50}, index "
-        f"{origin.project_serial('delta')}: newer than the index's own journal (the index "
-        "rolled back, or the mirror follows another index)",
+        f"{origin.project_serial('delta')}: the changelog, read to serial {origin.last_serial}, "
+        "has nothing newer for the project (the index rolled back, or the mirror follows "
+        "another index)",
         f"epsilon: missing: the mirror answers 404; the index has it (serial {missing})",
     ]
     assert "checked 5 projects" in err

@@ -104,8 +104,9 @@ def judge(project: str, seen: Seen, upstream: Upstream) -> MirrorFinding | None:
         return MirrorFinding(
             project,
             MirrorKind.AHEAD,
-            f"mirror serial {serial}, index {newest}: newer than the index's own journal "
-            "(the index rolled back, or the mirror follows another index)",
+            f"mirror serial {serial}, index {newest}: the changelog, read to serial "
+            f"{upstream.head}, has nothing newer for the project (the index rolled back, or "
+            "the mirror follows another index)",
             mirror_serial=serial,
             index_serial=newest,
         )
