@@ -51,8 +51,12 @@ class MirrorPages:
 
     def read_all(self, projects: Sequence[str]) -> Iterator[tuple[str, Seen]]:
         """Each project with what the mirror answered, as they come (``jobs`` at a time)."""
-        with ThreadPoolExecutor(self.jobs, thread_name_prefix="mirror-page") as pool:
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="mirror-page")
+        try:
             yield from zip(projects, pool.map(self.read, projects), strict=True)
+        finally:
+            # Ctrl-C in a full audit: drop the pages not yet asked for, not wait for them.
+            pool.shutdown(cancel_futures=True)
 
     def read(self, project: str) -> Seen:
         """What the mirror answers for one project's page (never raises for its failures)."""
