@@ -303,3 +303,17 @@ def test_all_reaches_back_a_bounded_number_of_calls(
         ("alpha", "unverifiable")
     ]
     assert "was not read" in document["findings"][0]["message"]
+
+
+def test_credentials_never_shown_and_a_wrong_url_gets_a_hint(
+    origin: Origin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _mirror(origin) as mirror:
+        url = mirror.simple_url.replace("http://", "http://user:s3cret-pw@")
+        wrong = url.replace("/simple/", "/")  # not the simple index: every page 404
+        argv = ["--changelog", origin.upstream_changelog_url, "mirror-check", "--format", "json"]
+        assert main([*argv, wrong]) == 1
+    out, err = capsys.readouterr()
+    assert "s3cret" not in out + err
+    assert json.loads(out)["counts"]["missing"] == 4
+    assert "every project is missing: is MIRROR_URL the mirror's simple index" in err

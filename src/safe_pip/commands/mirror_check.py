@@ -124,6 +124,13 @@ def main(args: list[str], options: GuardOptions) -> int:
         progress.clear()
     _emit(MirrorFormat(ns.format).render(result), ns.output)
     say(summary_line(result))
+    counts = result.counts()
+    if result.projects > 1 and counts["missing"] == result.projects:
+        # Most likely the wrong URL, not a mirror without a single project.
+        say(
+            "every project is missing: is MIRROR_URL the mirror's simple index "
+            "(bandersnatch: …/simple/, devpi: …/USER/INDEX/+simple/)?"
+        )
     return _exit_code(result, strict=options.strict)
 
 
