@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from safe_pip.cli import main
+from safe_pip.mirrors.judge import Seen
+from safe_pip.mirrors.pages import MirrorPages
 from safe_pip.testing import Mirror, Origin
 
 A2 = "alpha-2.0-py3-none-any.whl"
@@ -317,3 +319,23 @@ def test_credentials_never_shown_and_a_wrong_url_gets_a_hint(
     assert "s3cret" not in out + err
     assert json.loads(out)["counts"]["missing"] == 4
     assert "every project is missing: is MIRROR_URL the mirror's simple index" in err
+
+
+def test_a_page_synced_after_the_journal_was_read_is_not_ahead(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    read = MirrorPages.read
+    with _mirror(origin) as mirror:
+
+        def meanwhile(pages: MirrorPages, project: str) -> Seen:
+            if project == "alpha":  # the index and the mirror move on after the journal read
+                origin.publish("alpha", "2.0")
+                mirror.sync("alpha")
+            return read(pages, project)
+
+        monkeypatch.setattr(MirrorPages, "read", meanwhile)
+        origin.calls.clear()
+        assert _check(origin, mirror) == 0
+        # one more call, to read on past the page's serial
+        assert origin.calls["changelog_since_serial"] == 2
+    assert capsys.readouterr().out == ""
