@@ -358,6 +358,19 @@ def check(pins: int, latency: float) -> Row:
                f"{seconds:.2f} s", "< 3 s", good, result)
 
 
+def mirror_check(projects: int) -> Row:
+    run = _optional("benchmarks.bench_mirror", "run_mirror_benchmark")
+    what = f"safe-pip mirror-check --all of a local mirror of {projects:,} projects (0 ms)"
+    if run is None:
+        return Row("mirror-check", what, "not measured (module missing)", "≥ 167/s", None)
+    result = run(projects=projects)
+    rate = float(result["projects_per_second"])  # type: ignore[arg-type]
+    good = result.get("exit_code") == 1 and result.get("findings") == result.get("behind")
+    good = good and rate >= 10_000 / 60
+    return Row("mirror-check", what + f"; {float(result['seconds']):.1f} s",  # type: ignore[arg-type]
+               f"{rate:,.0f} projects/s", "≥ 167/s (10,000 in a minute)", good, result)
+
+
 def throughput(clients: int, seconds: float) -> Row:
     run = _optional("benchmarks.bench_serve", "run_throughput_benchmark")
     if run is None:
@@ -370,5 +383,5 @@ def throughput(clients: int, seconds: float) -> Row:
                f"{rate:,.0f}/s", "≥ 1,000/s", good, result)
 
 
-__all__ = ["Row", "Side", "authority_calls", "check", "memory", "overhead", "overhead_curve",
-           "real", "recovery", "throughput", "uv"]
+__all__ = ["Row", "Side", "authority_calls", "check", "memory", "mirror_check", "overhead",
+           "overhead_curve", "real", "recovery", "throughput", "uv"]

@@ -54,6 +54,7 @@ def _plan(quick: bool) -> dict[str, Callable[[], Row | list[Row]]]:
         ),
         "check": lambda: _rows.check(20 if quick else 200, LATENCY),
         "throughput": lambda: _rows.throughput(32, 2.0 if quick else 10.0),
+        "mirror": lambda: _rows.mirror_check(200 if quick else 10_000),
         # The real-shaped tree: ~25 s a plain pip run at 100 ms, so 5 pairs; the smoke test
         # lists a twentieth of its files with no latency.
         "real": lambda: _rows.real(0.0 if quick else REAL_LATENCY, runs, scale=real_scale),

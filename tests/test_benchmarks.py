@@ -17,6 +17,7 @@ ROWS = {
     "memory",
     "check",
     "throughput",
+    "mirror-check",
     "real, 0 ms",  # --quick: the real-shaped tree's smaller version, with no latency
     "real, guard CPU",
     "real, guard memory",

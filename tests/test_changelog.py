@@ -75,6 +75,11 @@ class FakeIndex:
             since = int(params[0])  # type: ignore[arg-type]
             rows = [list(e) for e in self.entries if e[4] > since][: self.page_size]
             return 200, self._dump(rows), delay
+        if method == "list_packages_with_serial":
+            listed: dict[str, int] = {}
+            for name, _, _, _, serial in self.entries:
+                listed[name] = serial
+            return 200, self._dump(listed), delay
         fault = xmlrpc.client.Fault(-32601, f"no method {method}")
         return 200, xmlrpc.client.dumps(fault, methodresponse=True).encode(), 0.0
 
@@ -217,6 +222,18 @@ def test_client_calls_and_records(fake: FakeIndex, server: str, session: Session
     assert all(r.status == 200 and r.error is None and r.elapsed_ms >= 0 for r in records)
     assert all(r.url == server for r in records)
     assert fake.requests == [("changelog_last_serial", ()), ("changelog_since_serial", (0,))]
+
+
+def test_client_lists_packages_with_serial(fake: FakeIndex, server: str, session: Session) -> None:
+    fake.add("Foo_Bar", "create")
+    fake.add("other", "create")
+    fake.add("Foo_Bar", "add Owner alice")
+    client = ChangelogClient(server, session)
+    assert client.packages_with_serial() == {"foo-bar": 3, "other": 2}
+    fake.script = ["wrong-type"]
+    with pytest.raises(AuthorityError, match="expected a struct") as caught:
+        client.packages_with_serial()
+    assert caught.value.permanent
 
 
 @pytest.mark.parametrize(

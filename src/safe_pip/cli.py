@@ -30,6 +30,7 @@ DEFAULT_MAX_WAIT = 120.0
 #: own arguments (``prog="safe-pip NAME"``) and shares the guard options.
 TOOL_COMMANDS = {
     "check": "safe_pip.commands.check",
+    "mirror-check": "safe_pip.commands.mirror_check",
     "status": "safe_pip.commands.status",
     "run": "safe_pip.commands.run",
     "serve": "safe_pip.commands.serve",

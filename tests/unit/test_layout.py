@@ -24,6 +24,7 @@ LEVELS: dict[str, int] = {
     "guard": 3,
     "report": 4,
     "locks": 5,
+    "mirrors": 5,
     "testing": 5,
     "commands": 6,
     "cli": 7,

@@ -1,5 +1,6 @@
-"""The XML-RPC client of an index's changelog: ``changelog_last_serial`` and
-``changelog_since_serial``, over the same HTTP session as everything else.
+"""The XML-RPC client of an index's changelog: ``changelog_last_serial``,
+``changelog_since_serial`` and ``list_packages_with_serial``, over the same HTTP session as
+everything else.
 
 Why the changelog: XML-RPC calls are POSTs, which the CDN in front of an index does not
 cache, so these answer from the index database itself. That makes the journal the one
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from packaging.utils import canonicalize_name
 
 from safe_pip.errors import AuthorityError
 from safe_pip.index.journal import ChangelogEntry, entry_from_row, is_serial
@@ -125,6 +128,12 @@ class ChangelogClient:
             raise ValueError(f"serial must be a non-negative int, got {n!r}")
         return self._call("changelog_since_serial", (n,), self._to_entries)
 
+    def packages_with_serial(self) -> dict[str, int]:
+        """Every project the index lists, normalised, with its last serial
+        (``list_packages_with_serial``: one call, however many projects; the index may answer
+        from a copy up to an hour old)."""
+        return self._call("list_packages_with_serial", (), self._to_packages)
+
     # -- internals -----------------------------------------------------------------------------
 
     @staticmethod
@@ -141,6 +150,18 @@ class ChangelogClient:
             return [entry_from_row(row) for row in result]
         except ValueError as exc:
             raise _BadShape(str(exc)) from None
+
+    @staticmethod
+    def _to_packages(result: object) -> dict[str, int]:
+        if not isinstance(result, dict):
+            raise _BadShape(f"expected a struct, got {type(result).__name__}")
+        packages: dict[str, int] = {}
+        for name, serial in result.items():
+            if not isinstance(name, str) or not name or not is_serial(serial) or serial < 0:
+                raise _BadShape(f"bad package entry {name!r:.80}: {serial!r:.40}")
+            key = canonicalize_name(name)
+            packages[key] = max(serial, packages.get(key, serial))
+        return packages
 
     def _call(self, method: str, params: tuple[Any, ...], convert: Callable[[Any], _T]) -> _T:
         """POST one XML-RPC request, convert its value, report the call, return the value.

@@ -10,6 +10,8 @@ safe-pip out, can drive real pip against an index whose CDN serves stale pages o
 - :class:`Profile` and ``PROFILES``: the kinds of index an origin can simulate (``pypi``,
   ``bandersnatch``, ``proxy-mirror``, ``devpi``, ``plain``): where serials are, which
   fields pages carry, whether the index answers a changelog.
+- :class:`Mirror` copies an origin's pages when told (``sync``) and serves them as a
+  bandersnatch or devpi mirror would, so chosen projects can be left behind or missing.
 - :class:`CDN` sits in front of an origin with several edges, each caching every page
   variant separately and purging it after a configurable delay, or never.
 - :func:`build_wheel` makes the small installable wheels the origin serves.
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     )
     from ._faults import FaultKind, Faults
     from ._journal import JournalEntry
+    from ._mirror import Mirror
     from ._origin import Origin
     from ._profiles import PROFILES, Profile
     from ._tls import TestCA, make_test_ca
@@ -64,6 +67,7 @@ _EXPORTS = {
     "FaultKind": "._faults",
     "Faults": "._faults",
     "JournalEntry": "._journal",
+    "Mirror": "._mirror",
     "Origin": "._origin",
     "PROFILES": "._profiles",
     "Profile": "._profiles",
@@ -85,6 +89,7 @@ __all__ = [
     "FaultKind",
     "Faults",
     "JournalEntry",
+    "Mirror",
     "Origin",
     "PROFILES",
     "PipRun",
