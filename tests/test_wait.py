@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from safe_pip.cli import main
-from safe_pip.pip.cmdline import parse_pip_args
 from safe_pip.testing import CDN, Origin, fill_cache
 
 #: The order the CDN's purges reach the page's copies, and when (seconds after the upload).
@@ -36,11 +35,11 @@ def origin() -> Iterator[Origin]:
 
 
 def make_cdn(origin: Origin, delays: Mapping[tuple[str, str], float | None]) -> CDN:
-    # The first reading of pip's options imports pip (up to a second on a busy machine):
-    # done before the upload, so that the purges below are timed from the first look.
-    parse_pip_args("install", [])
     cdn = CDN(origin, edges=1, per_variant_purge_delays=dict(delays)).start()
     fill_cache(cdn, "alpha")  # earlier readers: every copy holds the page without 2.0
+    # A first wait (for 1.0, visible at once) imports pip's parser and the guard, up to a
+    # second on a busy machine: done before the upload, so the purges are timed from a look.
+    assert main(["wait", "-i", cdn.simple_url, "alpha==1.0"]) == 0
     return cdn
 
 

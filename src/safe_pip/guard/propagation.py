@@ -209,7 +209,7 @@ class ReleaseGate:
 
     def _round(self, watch: ReleaseWatch, started: float) -> None:
         url = f"{self.entry.upstream}{watch.project}/"
-        pages: dict[str, ProjectPage] = {}
+        pages: dict[str, tuple[ProjectPage, float]] = {}
         for (fmt, enc), copy in zip(VARIANTS, watch.copies.values(), strict=True):
             try:
                 page = fetch_page(self.session, url, fmt, enc, timeout=self.timeout)
@@ -221,18 +221,17 @@ class ReleaseGate:
                 copy.problem, copy.shows = str(exc), False
                 continue
             copy.problem = None
-            pages[copy.variant] = page
+            pages[copy.variant] = page, self.timing.clock() - started
         if watch.reference == NEWEST:
-            self._learn(watch, pages)
-        now = self.timing.clock() - started
-        for variant, page in pages.items():
+            self._learn(watch, [page for page, _ in pages.values()])
+        for variant, (page, at) in pages.items():
             copy = watch.copies[variant]
             listed = release_files(page, watch.project, watch.version)
             copy.listed = sum(name in listed for name in watch.expected)
             fresh = watch.required is None or copy.serial is None or copy.serial >= watch.required
             copy.shows = bool(watch.expected) and copy.listed == len(watch.expected) and fresh
             if copy.shows and copy.first_shown is None:
-                copy.first_shown = now
+                copy.first_shown = at
             for name, dist in listed.items():
                 state = watch.files.get(name)
                 if state is not None and state.url is None:
@@ -245,10 +244,10 @@ class ReleaseGate:
         ):
             watch.visible_after = self.timing.clock() - started
 
-    def _learn(self, watch: ReleaseWatch, pages: dict[str, ProjectPage]) -> None:
+    def _learn(self, watch: ReleaseWatch, pages: list[ProjectPage]) -> None:
         """Without a reference, the release is what the copy with the newest serial lists
         (every copy's listing together when none gives a serial)."""
-        ranked = sorted(pages.values(), key=lambda p: max(p.serials.values(), default=-1))
+        ranked = sorted(pages, key=lambda p: max(p.serials.values(), default=-1))
         if not ranked:
             return
         newest = max(ranked[-1].serials.values(), default=None)
