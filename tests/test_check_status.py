@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,3 +158,30 @@ def test_install_warns_once_for_an_archived_project(
         f"on {cdn.simple_url}: Superseded by newlib."
     ]
     assert "deprecated" not in proc.stderr  # install warns of quarantined and archived only
+
+
+def test_a_locked_release_gone_from_an_index_without_pep700_versions(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(profile="devpi") as devpi:  # API 1.0: no "versions" to tell a release existed
+        devpi.publish("alpha", "1.0")
+        devpi.publish("alpha", "2.0")
+        wheel = "alpha-2.0-py3-none-any.whl"
+        lock = tmp_path / "pylock.toml"
+        lock.write_text(
+            'lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "alpha"\n'
+            f'version = "2.0"\nindex = "{devpi.simple_url}"\n\n[[packages.wheels]]\n'
+            f'name = "{wheel}"\nurl = "{devpi.file_url(wheel)}"\n'
+            f'hashes = {{sha256 = "{hashlib.sha256(devpi.file_bytes(wheel)).hexdigest()}"}}\n',
+            encoding="utf-8",
+        )
+        devpi.quarantine_release("alpha", "2.0")
+        capsys.readouterr()
+        code = main(["check", str(lock)])
+        out, err = capsys.readouterr()
+    assert code == 1, err
+    assert out.endswith(
+        "pylock.toml:4: alpha 2.0: missing: removed from the index (deleted or quarantined): "
+        f"{devpi.simple_url} lists no files of 2.0 (page serial 6), though the lock names its "
+        "files\n"
+    )
