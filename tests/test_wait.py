@@ -217,3 +217,17 @@ def test_bad_release_is_a_usage_error(
 ) -> None:
     assert main(["wait", "-i", "http://127.0.0.1:9/simple/", spec]) == 2
     assert f"safe-pip wait: {spec!r} is not PROJECT==VERSION" in capsys.readouterr().err
+
+
+def test_an_index_that_refuses_access_is_exit_2_at_once(
+    state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(basic_auth=("user", "secret")) as private:
+        code = main(["--max-wait", "60", "wait", "-i", private.simple_url, "alpha==1.0"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert (
+        f"safe-pip: the index {private.simple_url} needs credentials and none were available "
+        "(HTTP 401 for alpha"
+    ) in err
+    assert err.rstrip().endswith("nothing was waited for")

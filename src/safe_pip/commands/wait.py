@@ -103,7 +103,8 @@ def main(args: list[str], options: GuardOptions) -> int:
         if not any(w.no_release for w in watches):
             gate.wait(watches)
     except AccessDenied as exc:
-        say(f"the index {entry.display} {exc.reason('the release')}; nothing was waited for")
+        projects = ", ".join(project for project, _ in wanted)
+        say(f"the index {entry.display} {exc.reason(projects)}; nothing was waited for")
         return int(ExitCode.USAGE)
     code = _exit_code(watches)
     for watch in watches:
