@@ -14,6 +14,7 @@ uncached origin's page, else the copy with the newest serial seen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from safe_pip.authority.changelog_client import ChangelogClient
@@ -29,6 +30,8 @@ from safe_pip.index.release import release_files, release_in_journal
 from safe_pip.net.http import Session, TransportError
 from safe_pip.net.urls import redact
 
+#: Files asked for at once (the session keeps as many connections per host).
+PROBES = 16
 #: The references, best first, as the output names them.
 CHANGELOG, ORIGIN, NEWEST = "changelog", "origin", "newest serial seen"
 
@@ -236,9 +239,11 @@ class ReleaseGate:
                 state = watch.files.get(name)
                 if state is not None and state.url is None:
                     state.url, state.problem = dist.url, "not fetched yet"
-        for state in watch.files.values():
-            if state.served_after is None and state.url is not None:
-                self._probe(state, started)
+        probes = [f for f in watch.files.values() if f.served_after is None and f.url is not None]
+        if probes:
+            # A release can have dozens of wheels: asked at once, over the session's pool.
+            with ThreadPoolExecutor(max_workers=min(PROBES, len(probes))) as pool:
+                list(pool.map(lambda state: self._probe(state, started), probes))
         if all(c.shows for c in watch.copies.values()) and all(
             f.served_after is not None for f in watch.files.values()
         ):
@@ -269,6 +274,8 @@ class ReleaseGate:
                 state.url, headers={"Range": "bytes=0-0"}, timeout=self.timeout, stream=True
             ) as resp:
                 status = resp.status_code
+                if status == 206:
+                    resp.content  # noqa: B018 - one byte: the connection goes back to the pool
         except TransportError as exc:
             state.problem = str(exc)
             return
