@@ -52,13 +52,12 @@ def json_document(watches: list[ReleaseWatch], index: str, exit_code: int) -> st
 
     releases = []
     for w in watches:
-        state = (
-            "no-such-release"
-            if w.no_release is not None
-            else "visible"
-            if w.visible_after is not None
-            else "propagating"
-        )
+        if w.no_release is not None:
+            state = "no-such-release"
+        elif w.visible_after is not None:
+            state = "visible"
+        else:  # not waited for when another release is not on the index (exit 1)
+            state = "not-waited" if exit_code == 1 else "propagating"
         releases.append(
             {
                 "project": w.project,
