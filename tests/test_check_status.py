@@ -185,3 +185,18 @@ def test_a_locked_release_gone_from_an_index_without_pep700_versions(
         f"{devpi.simple_url} lists no files of 2.0 (page serial 6), though the lock names its "
         "files\n"
     )
+
+
+def test_install_warns_for_a_quarantined_project_pip_cannot_install(
+    cdn: CDN, tmp_path: Path, state_dir: Path
+) -> None:
+    proc = safe_pip(
+        "--changelog", cdn.changelog_url,
+        "install", "--index-url", cdn.simple_url, "--target", str(tmp_path / "t"), "evil",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # pip's own: the page lists no files
+    assert (
+        "safe-pip: warning: evil is quarantined (under review, e.g. for malware) on "
+        f"{cdn.simple_url}\n"
+    ) in proc.stderr
+    assert "No matching distribution found for evil" in proc.stderr
