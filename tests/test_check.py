@@ -228,6 +228,7 @@ def test_json_shape_is_stable(
             "project": "beta",
             "version": "3.0",
             "kind": "missing",
+            "level": "error",
             "file": str(req),
             "line": 2,
             "message": doc["findings"][0]["message"],

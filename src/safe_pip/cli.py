@@ -35,6 +35,7 @@ TOOL_COMMANDS = {
     "run": "safe_pip.commands.run",
     "serve": "safe_pip.commands.serve",
     "demo": "safe_pip.commands.demo",
+    "wait": "safe_pip.commands.wait",
 }
 
 

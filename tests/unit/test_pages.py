@@ -678,3 +678,24 @@ def test_file_urls_are_resolved_as_urljoin_resolves_them(href: str) -> None:
     """Plain absolute URLs skip urljoin (the costliest step on a page of thousands of files):
     the result must be the one urljoin and urldefrag give, whatever the href."""
     assert split_file_url(PAGE_URL, href) == tuple(urldefrag(urljoin(PAGE_URL, href.strip())))
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_recorded_project_status_pep792(fmt: str) -> None:
+    archived = parse_recorded(f"archived-frobnicate.{fmt}")
+    assert archived.status == "archived"
+    assert archived.status_reason == "Superseded by frobnicate2; no further releases."
+    assert len(archived.files) == 7
+    quarantined = parse_recorded(f"quarantined-frobnicate.{fmt}")
+    assert (quarantined.status, quarantined.status_reason) == ("quarantined", None)
+    assert quarantined.files == ()
+    assert parse_recorded(f"index-frobnicate.{fmt}").status is None  # no marker: active
+
+
+@pytest.mark.parametrize(
+    "value", [None, "archived", ["archived"], {"status": 3}, {"status": ""}, {"reason": "x"}]
+)
+def test_json_project_status_unreadable_is_unknown_not_malformed(value: object) -> None:
+    body = {"meta": {"api-version": "1.4"}, "name": "f", "files": [], "project-status": value}
+    page = parse_page(json.dumps(body).encode(), content_type=JSON_CONTENT_TYPE, url=PAGE_URL)
+    assert page.status is None

@@ -31,6 +31,7 @@ from safe_pip.locks.pylock import read_pylock
 from safe_pip.pip.cmdline import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip.pip.requirements import ReqLine, index_options, read_requirements
 from safe_pip.report.console import say, write_report
+from safe_pip.report.findings import DEFAULT_FAIL_ON, Kind
 from safe_pip.report.formats import Format
 
 
@@ -44,7 +45,8 @@ def _parser() -> _Parser:
         prog="safe-pip check",
         description="Check that every pin in requirements and pylock.toml files is on the "
         "index, exactly as pinned (version, hashes, not yanked; a lock's URLs and sizes), "
-        "from a view of the index proven fresh. Exit 0 clean, 1 findings, 2 bad input or the "
+        "from a view of the index proven fresh. Exit 0 clean, 1 findings (of the --fail-on "
+        "kinds), 2 bad input or the "
         "index refused the credentials, 75 stale view refused.",
         allow_abbrev=False,
     )
@@ -53,6 +55,14 @@ def _parser() -> _Parser:
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
     p.add_argument(
         "--download", action="store_true", help="fetch the pinned files and hash their bytes"
+    )
+    p.add_argument(
+        "--fail-on",
+        metavar="KIND[,KIND…]",
+        action="append",
+        help="the finding kinds that set exit 1 (repeatable; default: all but archived and "
+        "deprecated); the others are reported and do not fail: "
+        + ", ".join(kind.value for kind in Kind),
     )
     index = p.add_argument_group("pip's index options (as pip install takes them)")
     index.add_argument("-i", "--index-url", metavar="URL")
@@ -80,11 +90,28 @@ def _pip_args(ns: argparse.Namespace) -> list[str]:
     return args
 
 
+def _fail_on(values: list[str] | None) -> frozenset[Kind]:
+    if values is None:
+        return DEFAULT_FAIL_ON
+    kinds: set[Kind] = set()
+    for value in values:
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                kinds.add(Kind(name))
+            except ValueError:
+                known = ", ".join(kind.value for kind in Kind)
+                raise UsageError(
+                    f"safe-pip check: --fail-on: no finding kind {name!r} (known: {known})"
+                ) from None
+    return frozenset(kinds)
+
+
 def main(args: list[str], options: GuardOptions) -> int:
     try:
         ns = _parser().parse_args(args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    fail_on = _fail_on(ns.fail_on)
     pins: list[Pin] = []
     req_lines: list[ReqLine] = []
     for path in ns.files:
@@ -151,11 +178,15 @@ def main(args: list[str], options: GuardOptions) -> int:
         return int(ExitCode.REFUSED)
     _emit(Format(ns.format).render(result), ns.output)
     count = len(result.findings)
+    failing = sum(finding.kind in fail_on for finding in result.findings)
+    summary = f"{count} findings" if count else "no findings"
+    if failing != count:
+        summary += f" ({failing} of the kinds that fail the check)"
     say(
         f"checked {result.pins} pins in {len(result.files)} files on "
-        f"{len(result.serials)} indexes: " + (f"{count} findings" if count else "no findings")
+        f"{len(result.serials)} indexes: {summary}"
     )
-    return int(ExitCode.FINDINGS if count else ExitCode.OK)
+    return int(ExitCode.FINDINGS if failing else ExitCode.OK)
 
 
 def _emit(report: str, output: str | None) -> None:

@@ -118,6 +118,7 @@ def run(
                 setup = running.setup = GuardSetup(
                     options, transport_of(settings), store=store, say=out, on_refuse=on_refuse
                 )
+                setup.guard.status_warnings = True
                 running.proxy = Proxy(setup.guard, listening=listener.sock, token=listener.token)
                 running.proxy.vouch(
                     direct_hosts([*cmd.positionals, *_locked_urls(cmd)], requirement_lines)

@@ -120,6 +120,9 @@ class Guard:
             session, transport.timeout, self.timing, self.referee, say, file_cache
         )
         self._proxy_base = ""
+        #: Warn once per project whose page pip reads and which PEP 792 marks quarantined or
+        #: archived (``install``; PEP 792 lets installers warn about both).
+        self.status_warnings = False
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -209,6 +212,8 @@ class Guard:
         page = checked.page
         if page is None:
             raise NotFound(project)
+        if self.status_warnings and page.status in ("quarantined", "archived"):
+            self._warn_status(entry, project, page)
         fmt = "json" if "json" in accept else "html"
         served = checked.rendered.get(fmt)
         if served is not None:  # rendered once per check: serve answers many clients
@@ -226,6 +231,17 @@ class Guard:
             # big page's rendering is as large as its body.
             checked.rendered[fmt] = served
         return served
+
+    def _warn_status(self, entry: IndexEntry, project: str, page: ProjectPage) -> None:
+        if not self.index_registry.first_warning(entry, f"status {project}"):
+            return
+        what = (
+            "quarantined (under review, e.g. for malware)"
+            if page.status == "quarantined"
+            else "archived (no further releases or fixes are expected)"
+        )
+        reason = f": {page.status_reason}" if page.status_reason else ""
+        self.say(f"warning: {project} is {what} on {entry.display}{reason}")
 
     def verified(self, entry: IndexEntry, project: str) -> ProjectPage | None:
         """A project's page proven acceptable (None if the index has no such project).

@@ -35,7 +35,8 @@ _SERIAL_COMMENT = re.compile(r"\s*SERIAL\s+(.*?)\s*", re.DOTALL)
 
 class _SimplePageParser(HTMLParser):
     """Collects what a PEP 503 page says: anchors, the first ``<base href>``, the PEP 629
-    ``pypi:repository-version`` meta tag and ``<!--SERIAL n-->`` comments. Everything else
+    ``pypi:repository-version`` meta tag, the PEP 792 ``pypi:project-status`` and
+    ``pypi:project-status-reason`` meta tags and ``<!--SERIAL n-->`` comments. Everything else
     is ignored, as pip ignores it."""
 
     def __init__(self) -> None:
@@ -43,6 +44,8 @@ class _SimplePageParser(HTMLParser):
         self.anchors: list[dict[str, str | None]] = []
         self.base_href: str | None = None
         self.repository_version: str | None = None
+        self.status: str | None = None  # PEP 792
+        self.status_reason: str | None = None
         self.serial_comments: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -54,6 +57,10 @@ class _SimplePageParser(HTMLParser):
             self.base_href = attributes["href"]
         elif tag == "meta" and attributes.get("name") == "pypi:repository-version":
             self.repository_version = attributes.get("content") or ""
+        elif tag == "meta" and attributes.get("name") == "pypi:project-status":
+            self.status = self.status or attributes.get("content") or None
+        elif tag == "meta" and attributes.get("name") == "pypi:project-status-reason":
+            self.status_reason = self.status_reason or attributes.get("content") or None
 
     def handle_comment(self, data: str) -> None:
         match = _SERIAL_COMMENT.fullmatch(data)
@@ -100,6 +107,8 @@ def parse_html(text: str, url: str, serials: dict[SerialSource, int]) -> Project
         versions=None,
         api_version=api_version,
         fmt="html",
+        status=parser.status,
+        status_reason=parser.status_reason,
     )
 
 

@@ -81,6 +81,7 @@ def parse_json(text: str, url: str, serials: dict[SerialSource, int]) -> Project
     if not isinstance(raw_files, list):
         raise MalformedPage(url, "JSON files is not a list")
     files = tuple(_json_file(raw, f"files[{i}]", url) for i, raw in enumerate(raw_files))
+    status, reason = _project_status(data.get("project-status"))
     return ProjectPage(
         name=name,
         files=files,
@@ -88,6 +89,23 @@ def parse_json(text: str, url: str, serials: dict[SerialSource, int]) -> Project
         versions=versions,
         api_version=api_version,
         fmt="json",
+        status=status,
+        status_reason=reason,
+    )
+
+
+def _project_status(value: object) -> tuple[str | None, str | None]:
+    """PEP 792 ``project-status``: ``{"status": ..., "reason": ...}``.
+
+    Read leniently: the status changes nothing an installer picks, so a page whose status
+    cannot be read is not refused as malformed; its status is just unknown.
+    """
+    if not isinstance(value, dict):
+        return None, None
+    status, reason = value.get("status"), value.get("reason")
+    return (
+        status if isinstance(status, str) and status else None,
+        reason if isinstance(reason, str) and reason else None,
     )
 
 

@@ -63,6 +63,10 @@ class ProjectPage:
     versions: tuple[str, ...] | None = None  # PEP 700 (JSON API 1.1+)
     api_version: str | None = None
     fmt: Literal["json", "html"] = "json"
+    #: PEP 792 project status as the page gives it ("active", "archived", "quarantined",
+    #: "deprecated"; None when the page says nothing, which PEP 792 reads as active).
+    status: str | None = None
+    status_reason: str | None = None
 
 
 class InconsistentSerials(MalformedPage):

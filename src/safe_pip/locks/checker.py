@@ -206,6 +206,8 @@ class PinChecker:
         entries = self._entries(pin)
         if not entries and pin.index is not None:
             return  # a local file:// index: no cache sits before it
+        if self._status(pin, entries) == "quarantined":
+            return  # its files are withheld: "missing" would say less than "quarantined"
         listed = self._listed(pin)
         if not listed:
             self._missing(pin, entries)
@@ -218,6 +220,20 @@ class PinChecker:
                 self._locked_file(pin, locked, listed)
         for spec in pin.hashes:
             self._hash(pin, spec, listed)
+
+    def _status(self, pin: Pin, entries: list[IndexEntry]) -> str | None:
+        """Report the PEP 792 status of the pin's project (archived, deprecated, quarantined)
+        as the first index that has the project gives it; return that status."""
+        for entry in entries:
+            page = self.pages.get((entry.number, pin.project))
+            if page is None:
+                continue
+            kind = _STATUS_KINDS.get(page.status or "")
+            if kind is not None:
+                reason = f": {page.status_reason}" if page.status_reason else ""
+                self._add(pin, kind, f"{entry.display} marks {pin.project} {kind}{reason}")
+            return page.status
+        return None
 
     def _missing(self, pin: Pin, entries: list[IndexEntry]) -> None:
         for name in self.find_links.filenames:
@@ -251,6 +267,20 @@ class PinChecker:
             else:
                 at = f" (page serial {serial})" if serial is not None else ""
                 where.append(f"{entry.display} lists no files of {pin.version}{at}")
+                known = page.versions is not None and any(
+                    same_version(v, pin.version or "") for v in page.versions
+                )
+                if known or pin.files:
+                    # The release existed (the page's PEP 700 versions still name it, or the
+                    # lock names its files) and its files went without a yank: deleted, or
+                    # quarantined (PyPI quarantines single releases so).
+                    proof = (
+                        "the index still lists the version" if known else "the lock names its files"
+                    )
+                    where[-1] = (
+                        f"removed from the index (deleted or quarantined): {where[-1]}, "
+                        f"though {proof}"
+                    )
         self._add(pin, Kind.MISSING, "; ".join(where))
 
     def _hash(self, pin: Pin, spec: str, listed: list[_Listed]) -> None:
@@ -342,6 +372,14 @@ class PinChecker:
                     f"{dist.filename}: the lock has {algo}:"
                     f"{locked.hashes[algo]}, {source} {known[algo].lower()}",
                 )
+
+
+#: PEP 792 statuses that are findings, by their kind (``active`` is none).
+_STATUS_KINDS = {
+    "archived": Kind.ARCHIVED,
+    "deprecated": Kind.DEPRECATED,
+    "quarantined": Kind.QUARANTINED,
+}
 
 
 def _reason(dist: DistFile) -> str:

@@ -18,6 +18,9 @@ class Kind(str, enum.Enum):
     YANKED = "yanked"
     UNPINNED = "unpinned"
     CHANGED = "changed"
+    ARCHIVED = "archived"
+    DEPRECATED = "deprecated"
+    QUARANTINED = "quarantined"
 
     def __str__(self) -> str:
         return self.value
@@ -26,6 +29,12 @@ class Kind(str, enum.Enum):
     def summary(self) -> str:
         return _SUMMARIES[self]
 
+    @property
+    def level(self) -> str:
+        """``error`` or ``warning``: its SARIF level, and whether it fails the check by
+        default (``check --fail-on`` chooses otherwise)."""
+        return "warning" if self in _WARNINGS else "error"
+
 
 _SUMMARIES = {
     Kind.MISSING: "The pinned version is not on the index (checked on a view proven fresh).",
@@ -33,7 +42,17 @@ _SUMMARIES = {
     Kind.YANKED: "The pinned release or file is yanked on the index (PEP 592).",
     Kind.UNPINNED: "The requirement is not pinned to one exact version with ==.",
     Kind.CHANGED: "The lock's file URL, size or upload time no longer matches the index.",
+    Kind.ARCHIVED: "The project is archived on the index (PEP 792): no further fixes will come.",
+    Kind.DEPRECATED: "The project is deprecated on the index (PEP 792), maybe superseded.",
+    Kind.QUARANTINED: "The project is quarantined on the index (PEP 792): under review, "
+    "e.g. for malware; the index serves none of its files.",
 }
+#: Kinds that do not mean "this pin cannot be installed as written" (or must not be).
+_WARNINGS = {Kind.YANKED, Kind.UNPINNED, Kind.ARCHIVED, Kind.DEPRECATED}
+#: What sets exit 1 unless ``check --fail-on`` says otherwise: every error-level kind, and
+#: yanked and unpinned, which failed the check before the choice existed (a CI job that
+#: relied on that keeps failing); the project-status warnings do not.
+DEFAULT_FAIL_ON = frozenset(Kind) - {Kind.ARCHIVED, Kind.DEPRECATED}
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class Finding:
             "project": self.project,
             "version": self.version,
             "kind": self.kind.value,
+            "level": self.kind.level,
             "file": self.file,
             "line": self.line,
             "message": self.message,

@@ -20,8 +20,6 @@ from safe_pip.report.findings import CheckResult, Finding, Kind
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
-#: Findings that mean "this pin cannot be installed as written"; the others are warnings.
-_ERRORS = {Kind.MISSING, Kind.HASH_MISMATCH, Kind.CHANGED}
 
 
 class Format(str, enum.Enum):
@@ -142,7 +140,7 @@ class SarifReport:
 
 
 def _level(kind: Kind) -> str:
-    return "error" if kind in _ERRORS else "warning"
+    return kind.level
 
 
 def _file_uri(path: str) -> str:

@@ -64,6 +64,7 @@ class Release:
     files: dict[str, File] = field(default_factory=dict)
     yanked: bool = False
     yanked_reason: str = ""
+    quarantined: bool = False  # its files are off the page and the file host, not yanked
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Project:
 
     name: str  # display name from the first upload
     releases: dict[str, Release] = field(default_factory=dict)
+    status: str = "active"  # PEP 792; a quarantined project's page lists no files
+    status_reason: str = ""
 
 
 def _with_zip_comment(data: bytes, comment: bytes) -> bytes:
@@ -321,6 +324,37 @@ class IndexState:
         self._notify(key)
         return serial
 
+    def set_status(self, name: str, status: str, reason: str = "") -> int:
+        """Mark the project with a PEP 792 status (``active``, ``archived``, ``quarantined``,
+        ``deprecated``); writes ``<status> project``. A status changes what the page says but
+        not which files an installer may pick (files hidden by a quarantine aside), so the
+        entry is not a content change; the page is purged all the same."""
+        with self._lock:
+            key, project = self._project(name)
+            project.status, project.status_reason = status, reason
+            for release in project.releases.values():
+                for filename, file in release.files.items():
+                    if status == "quarantined":
+                        self._files.pop(filename, None)
+                    elif not release.quarantined:
+                        self._files[filename] = file
+            serial = self._write(key, None, f"{status} project", content=False)
+        self._notify(key)
+        return serial
+
+    def quarantine_release(self, name: str, version: str) -> int:
+        """Quarantine one release, as PyPI does: its files leave the page and the file host
+        without a yank or a removal, and the release stays in the page's PEP 700 ``versions``.
+        Writes ``quarantine release``, not a content change (no file entry is written)."""
+        with self._lock:
+            key, _, release = self._release(name, version)
+            release.quarantined = True
+            for filename in release.files:
+                self._files.pop(filename, None)
+            serial = self._write(key, version, "quarantine release", content=False)
+        self._notify(key)
+        return serial
+
     def role_change(self, name: str, user: str = "someone") -> int:
         """Add an owner; writes ``add Owner <user>``.
 
@@ -372,7 +406,8 @@ class IndexState:
             if project is None:
                 return None
             releases = {v: replace(r, files=dict(r.files)) for v, r in project.releases.items()}
-            return Project(project.name, releases), self._project_serials[key]
+            copy = Project(project.name, releases, project.status, project.status_reason)
+            return copy, self._project_serials[key]
 
     def _listing(self) -> tuple[int, list[tuple[str, str, int]]]:
         """The global serial and ``(normalized name, display name, last_serial)`` per project."""

@@ -49,9 +49,14 @@ def _iso(moment: datetime) -> str:
 
 
 def _files_of(project: Project) -> list[tuple[Release, File]]:
-    rows = []
+    """The files a page lists: none of a quarantined project or release (PEP 792)."""
+    rows: list[tuple[Release, File]] = []
+    if project.status == "quarantined":
+        return rows
     for version in sorted(project.releases, key=_version_key):
         release = project.releases[version]
+        if release.quarantined:
+            continue
         for filename in sorted(release.files):
             rows.append((release, release.files[filename]))
     return rows
@@ -64,7 +69,11 @@ def project_page(project: Project, serial: int, media_type: str, style: PageStyl
     kind, display = style.profile, project.name
     head = [f'    <meta name="pypi:repository-version" content="{kind.api_version}">']
     if kind.project_status:
-        head.append('    <meta name="pypi:project-status" content="active">')
+        status = html.escape(project.status)
+        head.append(f'    <meta name="pypi:project-status" content="{status}">')
+        if project.status_reason:
+            reason = html.escape(project.status_reason)
+            head.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
     lines = [
         "<!DOCTYPE html>",
         "<html>",
@@ -123,7 +132,10 @@ def _project_json(project: Project, serial: int, style: PageStyle) -> bytes:
     if kind.pep700_fields:
         body["versions"] = sorted(project.releases, key=_version_key)
     if kind.project_status:
-        body["project-status"] = {"status": "active"}
+        status = {"status": project.status}
+        if project.status_reason:
+            status["reason"] = project.status_reason
+        body["project-status"] = status
     return json.dumps(body).encode("utf-8")
 
 

@@ -1,0 +1,233 @@
+"""``safe-pip wait PROJECT==VERSION``: a release reaching the page's cached copies one by one,
+a copy never purged, a file the host serves late, a version never uploaded, and the
+references used without a changelog."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from safe_pip.cli import main
+from safe_pip.testing import CDN, Origin, fill_cache
+
+#: The order the CDN's purges reach the page's copies, and when (seconds after the upload).
+ORDER = {("json", "gzip"): 0.0, ("html", "gzip"): 0.3, ("json", "identity"): 0.6,
+         ("html", "identity"): 0.9}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything that would leave 127.0.0.1 goes to a dead proxy and fails at once."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with Origin() as server:
+        server.publish("alpha", "1.0")
+        yield server
+
+
+def make_cdn(origin: Origin, delays: Mapping[tuple[str, str], float | None]) -> CDN:
+    cdn = CDN(origin, edges=1, per_variant_purge_delays=dict(delays)).start()
+    fill_cache(cdn, "alpha")  # earlier readers: every copy holds the page without 2.0
+    # A first wait (for 1.0, visible at once) imports pip's parser and the guard, up to a
+    # second on a busy machine: done before the upload, so the purges are timed from a look.
+    assert main(["wait", "-i", cdn.simple_url, "alpha==1.0"]) == 0
+    return cdn
+
+
+def wait(
+    capsys: pytest.CaptureFixture[str], *args: str, guard: tuple[str, ...] = ()
+) -> tuple[int, dict[str, Any], str, float]:
+    capsys.readouterr()
+    started = time.monotonic()
+    code = main([*guard, "wait", "--format", "json", *args])
+    elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err, elapsed
+
+
+def test_release_reaching_the_copies_one_by_one(
+    origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cdn = make_cdn(origin, ORDER)
+    try:
+        serial = origin.publish("alpha", "2.0")
+        code, doc, err, _ = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0",
+            guard=("--changelog", cdn.changelog_url, "--max-wait", "20"),
+        )  # fmt: skip
+    finally:
+        cdn.stop()
+    assert code == 0, err
+    (release,) = doc["releases"]
+    assert release["state"] == "visible"
+    assert (release["reference"], release["required_serial"]) == ("changelog", serial)
+    copies = release["copies"]
+    assert all(c["shows_release"] and c["serial"] == serial for c in copies)
+    seen = sorted(copies, key=lambda c: c["first_shown_after_s"])
+    assert [c["variant"] for c in seen] == [
+        "json/gzip",
+        "html/gzip",
+        "json/identity",
+        "html/identity",
+    ]
+    assert seen[-1]["first_shown_after_s"] >= 0.8  # the last purge, not a first look
+    assert [f["filename"] for f in release["files"]] == ["alpha-2.0-py3-none-any.whl"]
+    assert release["files"][0]["served_after_s"] is not None
+    assert f"waiting for alpha 2.0 on {cdn.simple_url}: html/gzip serial " in err
+    assert "safe-pip: alpha 2.0: visible everywhere after " in err
+    assert f"(reference: the changelog: serial {serial}, 1 file)" in err
+
+
+def test_a_copy_never_purged_is_named_at_the_deadline(
+    origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cdn = make_cdn(origin, {**ORDER, ("html", "identity"): None})
+    try:
+        old = origin.project_serial("alpha")
+        serial = origin.publish("alpha", "2.0")
+        code, doc, err, elapsed = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0",
+            guard=("--changelog", cdn.changelog_url, "--max-wait", "1.5"),
+        )  # fmt: skip
+    finally:
+        cdn.stop()
+    assert code == 75, err
+    assert 1.5 <= elapsed < 10
+    (release,) = doc["releases"]
+    assert release["state"] == "propagating"
+    assert release["lagging"] == [f"html/identity serial {old}, {serial} required"]
+    assert (
+        f"safe-pip: alpha 2.0: still propagating after 1.5 s on {cdn.simple_url}: "
+        f"html/identity serial {old}, {serial} required (reference: the changelog"
+    ) in err
+
+
+def test_a_file_the_host_serves_late(
+    origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cdn = make_cdn(origin, {})
+    try:
+        origin.publish("alpha", "2.0", file_delay=1.0)
+        code, doc, err, _ = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0",
+            guard=("--changelog", cdn.changelog_url, "--max-wait", "20"),
+        )  # fmt: skip
+    finally:
+        cdn.stop()
+    assert code == 0, err
+    (release,) = doc["releases"]
+    assert all(c["first_shown_after_s"] < 0.5 for c in release["copies"])  # pages at once
+    assert release["files"][0]["served_after_s"] >= 0.8  # the file an upload later
+    assert release["visible_after_s"] >= 0.8
+    assert "alpha-2.0-py3-none-any.whl: the file host answered HTTP 404" in err
+
+
+def test_a_version_never_uploaded_is_exit_1_at_once(
+    origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cdn = make_cdn(origin, {})
+    try:
+        head = origin.publish("alpha", "2.0")
+        code, doc, err, elapsed = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0", "Alpha==2.1",
+            guard=("--changelog", cdn.changelog_url, "--max-wait", "60"),
+        )  # fmt: skip
+    finally:
+        cdn.stop()
+    assert code == 1, err
+    assert elapsed < 5  # not a wait: --max-wait is 60 s
+    assert [r["state"] for r in doc["releases"]] == ["not-waited", "no-such-release"]
+    assert err.splitlines() == [
+        f"safe-pip: alpha 2.1: no such release on {cdn.simple_url}: the changelog has no "
+        f"upload of it in its newest 50,000 entries (serials 1 to {head}): never uploaded, or a "
+        "typo; not waiting",
+        "safe-pip: nothing was waited for: a release is not on the index (exit 1)",
+    ]
+
+
+def test_without_a_changelog_the_origin_is_the_reference(
+    origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cdn = make_cdn(origin, {("html", "gzip"): 0.4})
+    try:
+        origin.publish("alpha", "2.0")
+        code, doc, err, _ = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0",
+            guard=("--origin", origin.simple_url, "--max-wait", "20"),
+        )  # fmt: skip
+        assert code == 0, err
+        assert doc["releases"][0]["reference"] == "origin"
+        assert "(reference: the origin: 1 file)" in err
+        # The origin lists no such release: said at once.
+        code, doc, err, _ = wait(
+            capsys, "-i", cdn.simple_url, "alpha==9.0",
+            guard=("--origin", origin.simple_url, "--max-wait", "60"),
+        )  # fmt: skip
+        assert code == 1, err
+        assert f"the origin {origin.simple_url}alpha/ lists no file of it" in err
+    finally:
+        cdn.stop()
+
+
+def test_with_neither_the_newest_serial_seen_is_the_reference(
+    state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(profile="proxy-mirror") as mirror:  # its changelog answers 405
+        mirror.publish("alpha", "1.0")
+        cdn = make_cdn(mirror, {("json", "identity"): 0.3})
+        try:
+            mirror.publish("alpha", "2.0")
+            code, doc, err, _ = wait(
+                capsys, "-i", cdn.simple_url, "alpha==2.0",
+                guard=("--changelog", mirror.changelog_url, "--max-wait", "20"),
+            )  # fmt: skip
+            # A version no copy lists: without an authority nothing says it was never
+            # uploaded, so it is waited for, then still propagating.
+            code_missing, _, err_missing, _ = wait(
+                capsys, "-i", cdn.simple_url, "alpha==3.0", guard=("--max-wait", "0.5")
+            )
+        finally:
+            cdn.stop()
+    assert code == 0, err
+    (release,) = doc["releases"]
+    assert release["reference"] == "newest serial seen"
+    assert "HTTP 405" in release["fallback"]
+    # The proxy mirror's HTML copies carry no serial: they are judged on their files.
+    assert {c["variant"]: c["serial"] for c in release["copies"]}["html/gzip"] is None
+    assert "(reference: the newest serial seen: serial " in err
+    assert code_missing == 75, err_missing
+    assert "json/gzip lists no file of 3.0" in err_missing
+    assert "no changelog or origin is known for this index" in err_missing
+
+
+@pytest.mark.parametrize(
+    "spec", ["alpha", "alpha>=2.0", "alpha==", "==2.0", "alpha==not a version"]
+)
+def test_bad_release_is_a_usage_error(
+    spec: str, state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["wait", "-i", "http://127.0.0.1:9/simple/", spec]) == 2
+    assert f"safe-pip wait: {spec!r} is not PROJECT==VERSION" in capsys.readouterr().err
+
+
+def test_an_index_that_refuses_access_is_exit_2_at_once(
+    state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(basic_auth=("user", "secret")) as private:
+        code = main(["--max-wait", "60", "wait", "-i", private.simple_url, "alpha==1.0"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert (
+        f"safe-pip: the index {private.simple_url} needs credentials and none were available "
+        "(HTTP 401 for alpha"
+    ) in err
+    assert err.rstrip().endswith("nothing was waited for")
