@@ -395,3 +395,21 @@ def test_hook_file_pattern_takes_the_new_locks() -> None:
         assert pattern.search(path), path
     for path in ("Cargo.lock", "yarn.lock", "package-lock.json", "notuv.lock"):
         assert not pattern.search(path), path
+
+
+def test_uv_lock_download_hashes_the_locked_bytes(
+    uv_indexes: Indexes, tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    idx = uv_indexes
+    text = uv_lock(tmp_path / "proj", idx)
+    lock = tmp_path / "proj" / "uv.lock"
+    code, out, err = check(capsys, idx.cdn, "--download", "-i", idx.cdn.simple_url, str(lock))
+    assert code == 0, err + out
+    digest = text.split('/gamma-0.5-py3-none-any.whl", hash = "sha256:', 1)[1][:64]
+    lock.write_text(text.replace(digest, "e" * 64), encoding="utf-8")
+    code, out, _ = check(capsys, idx.cdn, "--download", "-i", idx.cdn.simple_url, str(lock))
+    assert code == 1
+    assert out == (
+        f"{lock}:{header_line(text, 'gamma')}: gamma 0.5: hash-mismatch: "
+        f"gamma-0.5-py3-none-any.whl: the lock has sha256:{'e' * 64}, its bytes hash {digest}\n"
+    )
