@@ -413,3 +413,30 @@ def test_uv_lock_download_hashes_the_locked_bytes(
         f"{lock}:{header_line(text, 'gamma')}: gamma 0.5: hash-mismatch: "
         f"gamma-0.5-py3-none-any.whl: the lock has sha256:{'e' * 64}, its bytes hash {digest}\n"
     )
+
+
+def test_lock_index_reached_with_the_command_lines_credentials(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Poetry and uv leave credentials out of the lock: the same index given on the command
+    line with them is the one used."""
+    with Origin(basic_auth=("user", "s3cret")) as main_origin, Origin() as private:
+        publish_all(main_origin, private)
+        text = (
+            (DATA / "locks" / "poetry" / "poetry.lock")
+            .read_text(encoding="utf-8")
+            .replace("https://index.example/simple", main_origin.simple_url.rstrip("/"))
+            .replace("https://private.index.example/simple", private.simple_url.rstrip("/"))
+        )
+        lock = tmp_path / "poetry.lock"
+        lock.write_text(text, encoding="utf-8")
+        capsys.readouterr()
+        assert main(["check", str(lock)]) == 2
+        err = capsys.readouterr().err
+        assert "needs credentials and none were available" in err
+        with_credentials = main_origin.simple_url.replace("http://", "http://user:s3cret@")
+        code = main(["check", "-i", with_credentials, str(lock)])
+        out, err = capsys.readouterr()
+        assert code == 0, err + out
+        assert "s3cret" not in err + out
+        assert "checked 5 pins in 1 files on 2 indexes: no findings" in err
