@@ -440,3 +440,22 @@ def test_lock_index_reached_with_the_command_lines_credentials(
         assert code == 0, err + out
         assert "s3cret" not in err + out
         assert "checked 5 pins in 1 files on 2 indexes: no findings" in err
+
+
+def test_pdm_find_links_source_serves_a_pin(
+    indexes: Indexes, tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A package PDM can take from a ``find_links`` source is not ``missing`` from the index."""
+    for file in ("pdm.lock", "pyproject.toml"):
+        text = indexes.unbreak_hosts((DATA / "locks" / "pdm" / file).read_text())
+        (tmp_path / file).write_text(text, encoding="utf-8")
+    lock = str(tmp_path / "pdm.lock")
+    indexes.main.remove_release("delta", "3.0")
+    code, out, _ = check(capsys, indexes.cdn, "-i", indexes.cdn.simple_url, lock)
+    assert code == 1 and "delta 3.0: missing" in out
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "delta-3.0-py3-none-any.whl").write_bytes(b"not read")
+    with (tmp_path / "pyproject.toml").open("a", encoding="utf-8") as handle:
+        handle.write('\n[[tool.pdm.source]]\nname = "local"\nurl = "wheels"\ntype = "find_links"\n')
+    code, out, err = check(capsys, indexes.cdn, "-i", indexes.cdn.simple_url, lock)
+    assert code == 0, err + out

@@ -201,9 +201,10 @@ url = "https://only.example/simple"
 include_packages = ["special-*"]
 """,
     )
-    assert [s.url for s in pdm_sources(str(tmp_path / "pyproject.toml"))] == [
-        "https://s3cret@corp.example/simple",
-        "https://only.example/simple",
+    assert [(s.url, s.find_links) for s in pdm_sources(str(tmp_path / "pyproject.toml"))] == [
+        ("https://s3cret@corp.example/simple", False),
+        (str(tmp_path / "wheels"), True),
+        ("https://only.example/simple", False),
     ]
     text = """\
 [metadata]
@@ -232,6 +233,7 @@ path = "."
     # The default index and corp may each serve it: pip's main index, corp an extra one.
     assert plain.index is None
     assert lock.extra_indexes == ("https://s3cret@corp.example/simple",)
+    assert lock.find_links == (str(tmp_path / "wheels"),)
     assert lock.skipped == 1
 
 
@@ -334,3 +336,12 @@ def test_entry_lines_only_when_scan_and_parser_agree() -> None:
 )
 def test_upload_time_compared_at_the_locks_precision(locked: str, listed: str, same: bool) -> None:
     assert _same_time(locked, listed) is same
+
+
+def test_pdm_source_errors_name_pyproject_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[project]\nname = "x"\n\n[[tool.pdm.source]]\nname = "a"\n')
+    write(tmp_path, "pdm.lock", '[metadata]\nlock_version = "4.5.0"\n')
+    with pytest.raises(InputError) as info:
+        read_lock(str(tmp_path / "pdm.lock"), "pdm")
+    assert (info.value.path, info.value.line) == (str(tmp_path / "pyproject.toml"), 4)
+    assert info.value.message == "tool.pdm.source[0] needs a name and a url string"

@@ -92,6 +92,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     pylocks: list[str] = []
     skipped = 0
     lock_extras: dict[str, None] = {}
+    lock_find_links: list[str] = []
     for path in ns.files:
         kind = lock_kind(path)
         if kind is not None:
@@ -99,6 +100,7 @@ def main(args: list[str], options: GuardOptions) -> int:
             pins += lock.pins
             skipped += lock.skipped
             lock_extras.update(dict.fromkeys(lock.extra_indexes))
+            lock_find_links += lock.find_links
             if kind == "pylock":
                 pylocks.append(path)
         else:
@@ -143,7 +145,7 @@ def main(args: list[str], options: GuardOptions) -> int:
         indexes,
         lock_indexes,
         ns.download,
-        FindLinks([*ns.find_links, *in_files.find_links]),
+        FindLinks([*ns.find_links, *in_files.find_links, *lock_find_links]),
         say,
     )
     setup.guard.start_authorities()

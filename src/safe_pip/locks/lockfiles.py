@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from safe_pip.index.names import is_pylock
 from safe_pip.locks.pdmlock import is_pdm_lock, read_pdm_lock
-from safe_pip.locks.pins import Pin
+from safe_pip.locks.pins import LockPins
 from safe_pip.locks.poetrylock import is_poetry_lock, read_poetry_lock
 from safe_pip.locks.pylock import read_pylock_counted
 from safe_pip.locks.tomlfile import parse, read_text, try_parse
@@ -24,17 +23,6 @@ from safe_pip.locks.uvlock import is_uv_lock, read_uv_lock
 _BY_NAME = {"uv.lock": "uv", "poetry.lock": "poetry", "pdm.lock": "pdm"}
 #: Files read to tell their kind by content; a bigger one is taken for a requirements file.
 _SNIFF_LIMIT = 64 << 20
-
-
-@dataclass(frozen=True)
-class LockPins:
-    """What one lock file gives ``safe-pip check``."""
-
-    kind: str  # "pylock", "uv", "poetry" or "pdm"
-    pins: list[Pin]
-    skipped: int  # packages not from an index (git, paths, URLs, editables, the project)
-    #: indexes to look at besides pip's own for pins without an index (PDM's sources)
-    extra_indexes: tuple[str, ...] = ()
 
 
 def lock_kind(path: str) -> str | None:
@@ -80,5 +68,4 @@ def read_lock(path: str, kind: str) -> LockPins:
     if kind == "poetry":
         pins, skipped = read_poetry_lock(path, text, document)
         return LockPins(kind, pins, skipped)
-    pins, skipped, extras = read_pdm_lock(path, text, document)
-    return LockPins(kind, pins, skipped, extras)
+    return read_pdm_lock(path, text, document)

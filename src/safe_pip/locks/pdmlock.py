@@ -9,7 +9,9 @@ pdm.lock does not say which index a package came from: PDM's sources are in the 
 ``include_packages`` matches a package is that package's index (PDM looks nowhere else); the
 others (less those whose ``exclude_packages`` match) are looked at together, as pip looks at
 its indexes, with the default index (pip's main index) unless a source named ``pypi``
-replaces it. ``${VAR}`` in a source URL is expanded from the environment, as PDM does.
+replaces it. ``find_links`` sources are read like pip's ``--find-links``. ``${VAR}`` in a
+source URL is expanded from the environment, and ``${PROJECT_ROOT}`` to the project's
+directory, as PDM does.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import InputError
-from safe_pip.locks.pins import Pin
+from safe_pip.locks.pins import LockPins, Pin
 from safe_pip.locks.tomlfile import entry_lines, hashed_file, parse, read_text
 
 _NOT_FROM_INDEX = ("git", "path", "url")
@@ -36,12 +38,13 @@ _SUPPORTED_MAJORS = ("4",)
 
 @dataclass(frozen=True)
 class PdmSource:
-    """One ``[[tool.pdm.source]]`` of type index."""
+    """One ``[[tool.pdm.source]]``."""
 
     name: str
     url: str
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    find_links: bool = False  # type = "find_links": a location, not an index
 
     def includes(self, project: str) -> bool:
         return any(fnmatch.fnmatch(project, canonicalize_name(p)) for p in self.include)
@@ -56,12 +59,10 @@ def is_pdm_lock(document: Mapping[str, Any]) -> bool:
     return isinstance(metadata, Mapping) and "lock_version" in metadata
 
 
-def read_pdm_lock(
-    path: str, text: str, document: Mapping[str, Any]
-) -> tuple[list[Pin], int, tuple[str, ...]]:
+def read_pdm_lock(path: str, text: str, document: Mapping[str, Any]) -> LockPins:
     """The pins of a pdm.lock, in file order, how many packages were skipped (not from an
-    index), and the indexes to look at besides pip's own for pins without one; raises
-    ``InputError`` naming file:line."""
+    index), the indexes to look at besides pip's own for pins without one, and PDM's
+    find-links locations; raises ``InputError`` naming file:line."""
     metadata = document.get("metadata")
     if not isinstance(metadata, Mapping) or not isinstance(metadata.get("lock_version"), str):
         raise InputError(path, "not a PDM lock file: no [metadata] lock_version string")
@@ -71,7 +72,8 @@ def read_pdm_lock(
     packages = document.get("package", [])
     if not isinstance(packages, list):
         raise InputError(path, "package must be an array of tables")
-    sources = pdm_sources(os.path.join(os.path.dirname(path) or ".", "pyproject.toml"))
+    every = pdm_sources(os.path.join(os.path.dirname(path) or ".", "pyproject.toml"))
+    sources = [s for s in every if not s.find_links]
     replaced = next((s for s in sources if s.name == "pypi"), None)
     pins: list[Pin] = []
     skipped = 0
@@ -93,36 +95,46 @@ def read_pdm_lock(
         else:
             pins.append(pin)  # several: looked at as pip looks at its extra indexes
             extras.update(dict.fromkeys(u for u in only if u))
-    return pins, skipped, tuple(extras)
+    locations = tuple(s.url for s in every if s.find_links)
+    return LockPins("pdm", pins, skipped, tuple(extras), locations)
 
 
 def pdm_sources(pyproject: str) -> list[PdmSource]:
-    """The index sources of the project's ``pyproject.toml`` (none when there is no file)."""
+    """The sources of the project's ``pyproject.toml`` (none when there is no file)."""
     if not os.path.isfile(pyproject):
         return []
-    table: Any = parse(pyproject, read_text(pyproject)).get("tool", {})
+    text = read_text(pyproject)
+    table: Any = parse(pyproject, text).get("tool", {})
     table = table.get("pdm", {}) if isinstance(table, Mapping) else {}
     raw = table.get("source", []) if isinstance(table, Mapping) else []
     if not isinstance(raw, list):
         raise InputError(pyproject, "tool.pdm.source must be an array of tables")
+    root = os.path.dirname(os.path.abspath(pyproject))
+    variables = {**os.environ, "PROJECT_ROOT": root}
     sources = []
-    for number, source in enumerate(raw):
+    lines = entry_lines(text, "tool.pdm.source", raw)
+    for number, (source, line) in enumerate(zip(raw, lines, strict=True)):
         where = f"tool.pdm.source[{number}]"
         if not isinstance(source, Mapping):
-            raise InputError(pyproject, f"{where} must be a table")
-        if source.get("type", "index") != "index":
-            continue  # find_links: read directly by PDM, not an index
+            raise InputError(pyproject, f"{where} must be a table", line)
+        kind = source.get("type", "index")
+        if kind not in ("index", "find_links"):
+            raise InputError(pyproject, f"{where}.type {kind!r} is not index or find_links", line)
         name, url = source.get("name"), source.get("url")
         if not isinstance(name, str) or not isinstance(url, str):
-            raise InputError(pyproject, f"{where} needs a name and a url string")
+            raise InputError(pyproject, f"{where} needs a name and a url string", line)
         patterns = []
         for key in ("include_packages", "exclude_packages"):
             value = source.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InputError(pyproject, f"{where}.{key} must be an array of strings")
+                raise InputError(pyproject, f"{where}.{key} must be an array of strings", line)
             patterns.append(tuple(value))
-        expanded = _ENV_RE.sub(lambda m: os.environ.get(m.group(1), m.group(0)), url)
-        sources.append(PdmSource(name, expanded, patterns[0], patterns[1]))
+        expanded = _ENV_RE.sub(lambda m: variables.get(m.group(1), m.group(0)), url)
+        if kind == "find_links" and "://" not in expanded:
+            expanded = os.path.normpath(os.path.join(root, expanded))  # as in PDM
+        sources.append(
+            PdmSource(name, expanded, patterns[0], patterns[1], find_links=kind == "find_links")
+        )
     return sources
 
 

@@ -32,6 +32,19 @@ class LockedFile:
 
 
 @dataclass(frozen=True)
+class LockPins:
+    """What one lock file gives ``safe-pip check``."""
+
+    kind: str  # "pylock", "uv", "poetry" or "pdm"
+    pins: list[Pin]
+    skipped: int  # packages not from an index (git, paths, URLs, editables, the project)
+    #: indexes to look at besides pip's own for pins without an index (PDM's sources)
+    extra_indexes: tuple[str, ...] = ()
+    #: find-links locations the lock's tool also reads (PDM's find_links sources)
+    find_links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pin:
     """One pinned (or not quite pinned) distribution, and where it is written."""
 
