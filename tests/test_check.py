@@ -221,8 +221,9 @@ def test_json_shape_is_stable(
     )
     assert code == 1 and out == ""
     doc = json.loads(report.read_text())
-    assert sorted(doc) == ["files", "findings", "indexes", "pins", "tool", "version"]
+    assert sorted(doc) == ["files", "findings", "indexes", "pins", "skipped", "tool", "version"]
     assert doc["version"] == 1 and doc["pins"] == 2 and doc["files"] == [str(req)]
+    assert doc["skipped"] == 0
     assert doc["findings"] == [
         {
             "project": "beta",

@@ -79,6 +79,14 @@ def test_hook_passes_clean_pins_and_fails_on_findings(
     git(project, "init", "-q")
     (project / "requirements.txt").write_text("alpha==1.0\n", encoding="utf-8")
     (project / "notes.txt").write_text("alpha==9.9 is not a requirements file\n")
+    (project / "app").mkdir()
+    (project / "app" / "uv.lock").write_text(
+        'version = 1\nrevision = 3\nrequires-python = ">=3.10"\n\n'
+        f'[[package]]\nname = "alpha"\nversion = "1.0"\n'
+        f'source = {{ registry = "{cdn.simple_url}" }}\n\n'
+        '[[package]]\nname = "app"\nversion = "0.1.0"\nsource = { virtual = "." }\n',
+        encoding="utf-8",
+    )
     git(project, "add", "-A")
     env = {
         **os.environ,
@@ -115,7 +123,10 @@ def test_hook_passes_clean_pins_and_fails_on_findings(
     proc = try_repo()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "safe-pip check" in proc.stdout and "Passed" in proc.stdout
-    assert "checked 1 pins in 1 files on 1 indexes: no findings" in proc.stdout
+    assert (
+        "checked 2 pins in 2 files on 1 indexes: no findings; "
+        "1 locked packages not from an index skipped" in proc.stdout
+    )
 
     (project / "requirements-dev.txt").write_text("alpha==9.9\n", encoding="utf-8")
     git(project, "add", "-A")

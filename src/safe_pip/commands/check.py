@@ -1,10 +1,10 @@
 """``safe-pip check``: can the pinned requirements be installed today, exactly as pinned?
 
-A lock check for CI, before anything is installed: every pin in requirements files and PEP 751
-``pylock.toml`` files is looked up through the same guard as ``safe-pip install``, so each
-page is proven fresh (or waited out, then refused with exit 75) before anything is judged.
-A pin that is not visible only because a cached copy is stale is therefore never reported
-``missing``: ``missing`` is said only from a page the guard accepted.
+A lock check for CI, before anything is installed: every pin in requirements files, PEP 751
+``pylock.toml`` files and uv, Poetry and PDM lock files is looked up through the same guard as
+``safe-pip install``, so each page is proven fresh (or waited out, then refused with exit 75)
+before anything is judged. A pin that is not visible only because a cached copy is stale is
+therefore never reported ``missing``: ``missing`` is said only from a page the guard accepted.
 
 No pip is run. The indexes are those pip would use (command line, pip's configuration, and
 index options inside the requirements files, by pip's rules). This module reads the command
@@ -22,12 +22,11 @@ from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry, denials
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.setup import GuardSetup, same_index, transport_of
-from safe_pip.index.names import is_pylock
 from safe_pip.locks.checker import FindLinks, PinChecker
 from safe_pip.locks.enforce import enforce_locks
+from safe_pip.locks.lockfiles import lock_kind, read_lock
 from safe_pip.locks.lockstate import as_of_of_locks, lock_inputs
 from safe_pip.locks.pins import Pin, pins_from_requirements
-from safe_pip.locks.pylock import read_pylock
 from safe_pip.pip.cmdline import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip.pip.requirements import ReqLine, index_options, read_requirements
 from safe_pip.report.console import say, write_report
@@ -43,14 +42,17 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(
         prog="safe-pip check",
-        description="Check that every pin in requirements and pylock.toml files is on the "
+        description="Check that every pin in requirements files and lock files (pylock.toml, "
+        "uv.lock, poetry.lock, pdm.lock) is on the "
         "index, exactly as pinned (version, hashes, not yanked; a lock's URLs and sizes), "
         "from a view of the index proven fresh. Exit 0 clean, 1 findings (of the --fail-on "
         "kinds), 2 bad input or the "
         "index refused the credentials, 75 stale view refused.",
         allow_abbrev=False,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="requirements or pylock.toml file")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="requirements or lock file (by name or content)"
+    )
     p.add_argument("--format", choices=[f.value for f in Format], default=Format.TEXT.value)
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
     p.add_argument(
@@ -114,9 +116,20 @@ def main(args: list[str], options: GuardOptions) -> int:
     fail_on = _fail_on(ns.fail_on)
     pins: list[Pin] = []
     req_lines: list[ReqLine] = []
+    pylocks: list[str] = []
+    skipped = 0
+    lock_extras: dict[str, None] = {}
+    lock_find_links: list[str] = []
     for path in ns.files:
-        if is_pylock(path):
-            pins += read_pylock(path)
+        kind = lock_kind(path)
+        if kind is not None:
+            lock = read_lock(path, kind)
+            pins += lock.pins
+            skipped += lock.skipped
+            lock_extras.update(dict.fromkeys(lock.extra_indexes))
+            lock_find_links += lock.find_links
+            if kind == "pylock":
+                pylocks.append(path)
         else:
             lines = read_requirements(path)
             req_lines += lines
@@ -125,6 +138,8 @@ def main(args: list[str], options: GuardOptions) -> int:
     settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
     in_files = index_options(req_lines)
     main_url, extras, no_index = indexes_in_effect(settings, in_files)
+    # PDM's sources that may each serve a package: looked at as pip looks at extra indexes.
+    extras = (*extras, *(u for u in lock_extras if not any(same_index(u, e) for e in extras)))
     lock_urls = list(dict.fromkeys(pin.index for pin in pins if pin.index))
     needs_configured = any(pin.version and pin.index is None for pin in pins)
     if not needs_configured and len(lock_urls) == 1:
@@ -132,7 +147,7 @@ def main(args: list[str], options: GuardOptions) -> int:
         main_url, extras, no_index = lock_urls[0], (), False
     # A lock made by ``safe-pip lock`` carries the serials it was proven against (and its
     # --as-of point): a view older than those is refused, on any machine.
-    locks = lock_inputs([path for path in ns.files if is_pylock(path)])
+    locks = lock_inputs(pylocks)
     if locks and options.as_of is None:
         options = replace(options, as_of=as_of_of_locks(locks))
     setup = GuardSetup(options, transport_of(settings), say=say)
@@ -142,13 +157,22 @@ def main(args: list[str], options: GuardOptions) -> int:
             entry = setup.add_index(url, main=number == 0)
             if entry is not None and entry not in indexes:
                 indexes.append(entry)
-    lock_indexes = {url: setup.add_index(url, main=same_index(url, main_url)) for url in lock_urls}
+    configured = [main_url, *extras] if not no_index else []
+    lock_indexes = {
+        # A lock names its index without credentials (uv, Poetry): the command line's or
+        # pip's configuration's URL for the same index carries them.
+        url: setup.add_index(
+            next((c for c in configured if same_index(c, url)), url),
+            main=same_index(url, main_url),
+        )
+        for url in lock_urls
+    }
     checker = PinChecker(
         setup.guard,
         indexes,
         lock_indexes,
         ns.download,
-        FindLinks([*ns.find_links, *in_files.find_links]),
+        FindLinks([*ns.find_links, *in_files.find_links, *lock_find_links]),
         say,
     )
     setup.guard.start_authorities()
@@ -176,6 +200,7 @@ def main(args: list[str], options: GuardOptions) -> int:
             say(str(refusal))
         say("nothing was checked: the view of the index was refused (exit 75)")
         return int(ExitCode.REFUSED)
+    result.skipped = skipped
     _emit(Format(ns.format).render(result), ns.output)
     count = len(result.findings)
     failing = sum(finding.kind in fail_on for finding in result.findings)
@@ -185,6 +210,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     say(
         f"checked {result.pins} pins in {len(result.files)} files on "
         f"{len(result.serials)} indexes: {summary}"
+        + (f"; {skipped} locked packages not from an index skipped" if skipped else "")
     )
     return int(ExitCode.FINDINGS if failing else ExitCode.OK)
 

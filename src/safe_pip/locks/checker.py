@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from safe_pip.report.findings import CheckResult, Finding, Kind
 WORKERS = 16
 #: Hashes computed over downloaded bytes (pip's --hash algorithms).
 _ALGORITHMS = ("sha256", "sha384", "sha512")
+_FRACTION_RE = re.compile(r"T[0-9:]+\.([0-9]+)")
 
 
 class FindLinks:
@@ -387,12 +389,19 @@ def _reason(dist: DistFile) -> str:
 
 
 def _same_time(a: str, b: str) -> bool:
-    """Two ISO 8601 moments are the same instant (``Z`` and ``+00:00`` alike)."""
+    """Two ISO 8601 moments are the same instant (``Z`` and ``+00:00`` alike), ``a`` (the
+    lock's) read at its own precision: uv writes upload times cut to milliseconds where the
+    index gives microseconds."""
     try:
         x = datetime.fromisoformat(a.replace("Z", "+00:00"))
         y = datetime.fromisoformat(b.replace("Z", "+00:00"))
     except ValueError:
         return a == b
+    fraction = _FRACTION_RE.search(a)
+    digits = len(fraction.group(1)) if fraction else 0
+    if digits < 6:
+        unit = 10 ** (6 - digits)
+        y = y.replace(microsecond=y.microsecond // unit * unit)
     if (x.tzinfo is None) != (y.tzinfo is None):
         return x.replace(tzinfo=None) == y.replace(tzinfo=None)
     return x == y

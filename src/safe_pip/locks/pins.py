@@ -1,5 +1,5 @@
-"""Pins: what ``safe-pip check`` checks, read from requirements files (and by ``locks.pylock``
-from lock files).
+"""Pins: what ``safe-pip check`` checks, read from requirements files (and by ``locks.pylock``,
+``locks.uvlock``, ``locks.poetrylock`` and ``locks.pdmlock`` from lock files).
 
 A pin is one distribution the user expects the index to serve exactly: a project, a version
 (``None`` when the requirement is not pinned with ``==``), where it is written, and what the
@@ -32,6 +32,19 @@ class LockedFile:
 
 
 @dataclass(frozen=True)
+class LockPins:
+    """What one lock file gives ``safe-pip check``."""
+
+    kind: str  # "pylock", "uv", "poetry" or "pdm"
+    pins: list[Pin]
+    skipped: int  # packages not from an index (git, paths, URLs, editables, the project)
+    #: indexes to look at besides pip's own for pins without an index (PDM's sources)
+    extra_indexes: tuple[str, ...] = ()
+    #: find-links locations the lock's tool also reads (PDM's find_links sources)
+    find_links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pin:
     """One pinned (or not quite pinned) distribution, and where it is written."""
 
@@ -39,11 +52,11 @@ class Pin:
     version: str | None  # the exact version; None when not pinned
     file: str
     line: int | None
-    source: Literal["requirements", "pylock"]
+    source: Literal["requirements", "pylock", "uv", "poetry", "pdm"]
     requested: str = ""  # the requirement as written, for messages
     hashes: tuple[str, ...] = ()  # "algo:hexdigest" from --hash
     files: tuple[LockedFile, ...] = ()
-    index: str | None = None  # pylock packages[].index
+    index: str | None = None  # the lock's index for it (pylock packages[].index, uv's source)
     constraint: bool = False
 
 

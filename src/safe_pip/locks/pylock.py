@@ -5,16 +5,13 @@ Only what ``safe-pip check`` compares with an index is read: each package's ``na
 ``hashes``, ``size`` and ``upload-time``. Packages locked from a VCS, a directory or an
 archive URL (``vcs``, ``directory``, ``archive``) are not served by an index and are skipped.
 
-TOML is parsed by ``tomllib`` (Python 3.11+) or its backport ``tomli`` on 3.10, not by hand:
-a lock file is input a user trusts, and a well-kept parser gets the corner cases right.
-Errors name the file and, where the parser or the layout tells it, the line.
+TOML is parsed by a real parser (``locks.tomlfile``). Errors name the file and, where the
+parser or the layout tells it, the line.
 """
 
 from __future__ import annotations
 
 import datetime
-import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,38 +20,21 @@ from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import InputError
 from safe_pip.locks.pins import LockedFile, Pin
+from safe_pip.locks.tomlfile import basename, entry_lines, parse, read_text
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*packages[ \t]*\]\]", re.MULTILINE)
-_AT_LINE_RE = re.compile(r"at line (\d+)")
 _SUPPORTED_MAJOR = 1
 
 
 def read_pylock(path: str) -> list[Pin]:
     """The pins of one lock file, in file order; raises ``InputError`` naming file:line."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text: {exc.reason}") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Both parsers say "(at line L, column C)" or "(at end of document)".
-        match = _AT_LINE_RE.search(str(exc))
-        line = int(match.group(1)) if match else None
-        if line is None and "end of document" in str(exc):
-            line = max(1, len(text.splitlines()))
-        message = _AT_LINE_RE.sub("", str(exc)).replace("(, column", "(column").strip()
-        raise InputError(path, f"not valid TOML: {message}", line) from None
+    return read_pylock_counted(path)[0]
+
+
+def read_pylock_counted(path: str) -> tuple[list[Pin], int]:
+    """The pins of one lock file, in file order, and how many packages were skipped (``vcs``,
+    ``directory``, ``archive``: not from an index); raises ``InputError`` naming file:line."""
+    text = read_text(path)
+    document = parse(path, text)
     version = document.get("lock-version")
     if not isinstance(version, str):
         raise InputError(path, "not a PEP 751 lock file: no lock-version string")
@@ -64,16 +44,16 @@ def read_pylock(path: str) -> list[Pin]:
     packages = document.get("packages", [])
     if not isinstance(packages, list):
         raise InputError(path, "packages must be an array of tables")
-    headers = [text.count("\n", 0, m.start()) + 1 for m in _HEADER_RE.finditer(text)]
-    lines: list[int | None] = (
-        list(headers) if len(headers) == len(packages) else [None] * len(packages)
-    )
     pins: list[Pin] = []
+    skipped = 0
+    lines = entry_lines(text, "packages", packages)
     for number, (package, line) in enumerate(zip(packages, lines, strict=True)):
         pin = _package(path, number, package, line)
-        if pin is not None:
+        if pin is None:
+            skipped += 1
+        else:
             pins.append(pin)
-    return pins
+    return pins, skipped
 
 
 def _package(path: str, number: int, package: object, line: int | None) -> Pin | None:
@@ -131,7 +111,7 @@ def _file(path: str, where: str, raw: Any, line: int | None) -> LockedFile:
     for key, value in (("url", url), ("path", local), ("name", raw.get("name"))):
         if value is not None and not isinstance(value, str):
             raise fail(f"{key} must be a string")
-    filename = raw.get("name") or _basename(url or local or "")
+    filename = raw.get("name") or basename(url or local or "")
     if not filename:
         raise fail("needs a name, url or path")
     hashes = raw.get("hashes")
@@ -155,6 +135,3 @@ def _file(path: str, where: str, raw: Any, line: int | None) -> LockedFile:
         line=line,
     )
 
-
-def _basename(url: str) -> str:
-    return url.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]

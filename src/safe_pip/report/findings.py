@@ -87,6 +87,8 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     #: index URL (credentials removed) -> {project: serial of the page checked, or None}
     serials: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    #: locked packages not from an index (git, paths, URLs, editables), so not checked
+    skipped: int = 0
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(

@@ -72,6 +72,7 @@ class JsonReport:
             "tool": f"safe-pip {__version__}",
             "files": list(result.files),
             "pins": result.pins,
+            "skipped": result.skipped,
             "findings": [f.as_dict() for f in result.sorted_findings()],
             "indexes": [
                 {"url": url, "serials": dict(sorted(serials.items()))}

@@ -1,0 +1,139 @@
+"""Reading uv's lock file (``uv.lock``) into pins.
+
+A ``[[package]]`` entry comes from an index when its ``source`` is ``{ registry = URL }``
+(uv writes one per index: a project locked from several named indexes names each package's
+own); its ``sdist`` and ``wheels`` carry each file's ``url``, ``hash``, ``size`` and
+``upload-time``. Other sources (``git``, ``url``, ``path``, ``directory``, ``editable``,
+``virtual``: the project itself and its workspace members among them) and registries that are
+local directories (uv's ``--find-links``) are not served by an index cache: they are skipped
+and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from safe_pip.errors import InputError
+from safe_pip.locks.pins import LockedFile, Pin
+from safe_pip.locks.tomlfile import basename, entry_lines, split_hash
+
+#: The ``version`` of uv.lock this reader knows (uv writes 1, with a ``revision`` beside it).
+_SUPPORTED_VERSION = 1
+_SOURCES = ("registry", "git", "url", "path", "directory", "editable", "virtual")
+
+
+def is_uv_lock(document: Mapping[str, Any]) -> bool:
+    """Whether a parsed TOML document looks like a uv.lock (for files named otherwise)."""
+    packages = document.get("package", [])
+    return (
+        isinstance(document.get("version"), int)
+        and "requires-python" in document
+        and isinstance(packages, list)
+        and all(isinstance(p, Mapping) and "source" in p for p in packages)
+    )
+
+
+def read_uv_lock(path: str, text: str, document: Mapping[str, Any]) -> tuple[list[Pin], int]:
+    """The pins of a uv.lock, in file order, and how many packages were skipped (not from an
+    index); raises ``InputError`` naming file:line."""
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InputError(path, "not a uv lock file: no integer version")
+    if version != _SUPPORTED_VERSION:
+        raise InputError(path, f"uv.lock version {version} is not supported (1 is)")
+    packages = document.get("package", [])
+    if not isinstance(packages, list):
+        raise InputError(path, "package must be an array of tables")
+    pins: list[Pin] = []
+    skipped = 0
+    for number, (package, line) in enumerate(
+        zip(packages, entry_lines(text, "package", packages), strict=True)
+    ):
+        pin = _package(path, number, package, line)
+        if pin is None:
+            skipped += 1
+        else:
+            pins.append(pin)
+    return pins, skipped
+
+
+def _package(path: str, number: int, package: object, line: int | None) -> Pin | None:
+    def fail(message: str) -> InputError:
+        return InputError(path, f"package[{number}]: {message}", line)
+
+    if not isinstance(package, Mapping):
+        raise fail("must be a table")
+    name = package.get("name")
+    if not isinstance(name, str) or not name:
+        raise fail("needs a name string")
+    source = package.get("source")
+    if not isinstance(source, Mapping) or len(source) != 1 or next(iter(source)) not in _SOURCES:
+        raise fail(f"source must be a table with one of {', '.join(_SOURCES)}")
+    registry = source.get("registry")
+    if registry is None:
+        return None  # git, url, path, directory, editable, virtual: not from an index
+    if not isinstance(registry, str):
+        raise fail("source.registry must be a URL or path string")
+    if not registry.startswith(("http://", "https://")):
+        return None  # a local directory (uv's --find-links): no cache sits before it
+    version = package.get("version")
+    if not isinstance(version, str):
+        raise fail("a package from a registry needs a version string")
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise fail(f"version {version!r} is not a valid version (PEP 440)") from None
+    files: list[LockedFile] = []
+    wheels = package.get("wheels", [])
+    if not isinstance(wheels, list):
+        raise fail("wheels must be an array")
+    for i, wheel in enumerate(wheels):
+        files.append(_file(fail, f"wheels[{i}]", wheel, line))
+    sdist = package.get("sdist")
+    if sdist is not None:
+        files.append(_file(fail, "sdist", sdist, line))
+    return Pin(
+        project=canonicalize_name(name),
+        version=version,
+        file=path,
+        line=line,
+        source="uv",
+        requested=f"{name}=={version}",
+        files=tuple(files),
+        index=registry,
+    )
+
+
+def _file(
+    fail: Callable[[str], InputError], where: str, raw: object, line: int | None
+) -> LockedFile:
+    if not isinstance(raw, Mapping):
+        raise fail(f"{where} must be a table")
+    for key in ("url", "path", "filename", "hash", "upload-time"):
+        if key in raw and not isinstance(raw[key], str):
+            raise fail(f"{where}.{key} must be a string")
+    url = raw.get("url")
+    filename = raw.get("filename") or basename(url or raw.get("path") or "")
+    if not filename:
+        raise fail(f"{where} needs a url, path or filename")
+    hashes: dict[str, str] = {}
+    if "hash" in raw:
+        pair = split_hash(raw["hash"])
+        if pair is None:
+            raise fail(f"{where}.hash must be 'algorithm:hexdigest'")
+        hashes[pair[0]] = pair[1]
+    size = raw.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise fail(f"{where}.size must be a non-negative integer")
+    return LockedFile(
+        filename=filename,
+        url=url,
+        hashes=hashes,
+        size=size,
+        upload_time=raw.get("upload-time"),
+        line=line,
+    )
