@@ -459,3 +459,20 @@ def test_pdm_find_links_source_serves_a_pin(
         handle.write('\n[[tool.pdm.source]]\nname = "local"\nurl = "wheels"\ntype = "find_links"\n')
     code, out, err = check(capsys, indexes.cdn, "-i", indexes.cdn.simple_url, lock)
     assert code == 0, err + out
+
+
+def test_poetry_lock_pins_get_the_project_status_findings(
+    indexes: Indexes, tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = indexes.unbreak_hosts((DATA / "locks" / "poetry" / "poetry.lock").read_text())
+    lock = tmp_path / "poetry.lock"
+    lock.write_text(text, encoding="utf-8")
+    indexes.main.set_status("gamma", "archived", "No more releases.")
+    indexes.main.set_status("delta", "quarantined")
+    code, out, err = check(capsys, indexes.cdn, "-i", indexes.cdn.simple_url, str(lock))
+    assert code == 1, err  # quarantined fails the check; archived alone would not
+    assert [line.split(": ", 3)[:3] for line in out.splitlines()] == [
+        [f"{lock}:{header_line(text, 'delta')}", "delta 3.0", "quarantined"],
+        [f"{lock}:{header_line(text, 'gamma')}", "gamma 0.5", "archived"],
+    ]
+    assert "No more releases." in out
