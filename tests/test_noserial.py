@@ -114,7 +114,7 @@ def test_behind_by_one_upload_is_refused_when_the_mirror_does_not_refresh(
     assert (code, version) == (75, None), err
     line = next(x for x in err.splitlines() if "refused alpha from" in x)
     assert f"{serial} required" in line and f"the page lacks {NEW}, added at serial" in line
-    assert page["verdict"] == "REFUSED (STALE)", page
+    assert page["verdict"] == "REFUSED (STALE)" and page["authority"] == "changelog file events"
     assert installed(tmp_path / "plain").get("alpha") == "1.0", plain.stderr
 
 

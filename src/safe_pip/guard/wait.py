@@ -212,6 +212,7 @@ class PageWait:
         if isinstance(problem, Judgement):
             verdict = str(problem.verdict)
             seen, required, reason = problem.seen, problem.required, problem.reason
+            record.authority = problem.authority
             if strict:
                 reason = f"{reason}; --strict refuses what is not proven fresh"
         else:
