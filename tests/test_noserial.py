@@ -208,3 +208,26 @@ def test_the_other_commands_refuse_a_mirror_behind(
     assert proc.returncode == 75, proc.stderr
     assert f"the page lacks {NEW}, added at serial" in proc.stderr, proc.stderr
     assert not (tmp_path / "t").exists() or "alpha" not in installed(tmp_path / "t")
+
+
+def test_a_bad_complete_mirror_variable_is_a_usage_error(tmp_path: Path, state_dir: Path) -> None:
+    (tmp_path / "r.txt").write_text("alpha==1.0\n")
+    proc = safe_pip("check", str(tmp_path / "r.txt"), env={"SAFE_PIP_COMPLETE_MIRROR": "maybe"})
+    assert proc.returncode == 2, proc.stderr
+    assert "SAFE_PIP_COMPLETE_MIRROR: expected 1 or 0, not 'maybe'" in proc.stderr
+
+
+def test_the_variable_declares_the_mirror_complete(
+    slow_mirror: Origin, tmp_path: Path, state_dir: Path
+) -> None:
+    with CDN(slow_mirror) as cdn:
+        fill_cache(cdn, "alpha", api=False)
+        slow_mirror.publish("alpha", "2.0", requires=["beta>=1"])
+        (tmp_path / "r.txt").write_text("alpha==1.0\n")
+        proc = safe_pip(
+            "--changelog", slow_mirror.upstream_changelog_url, "--max-wait", "0",
+            "check", "-i", cdn.simple_url, str(tmp_path / "r.txt"),
+            env={"SAFE_PIP_COMPLETE_MIRROR": "1"},
+        )  # fmt: skip
+    assert proc.returncode == 75, proc.stderr
+    assert f"the page lacks {NEW}" in proc.stderr, proc.stderr

@@ -149,3 +149,16 @@ def test_the_verdict_names_the_file_events_as_the_authority() -> None:
     assert filtering.verdict is Verdict.NO_SERIAL and "filtered" in filtering.reason
     # without the page's files (or the events), nothing changes from before
     assert judge(None, (), ev).verdict is Verdict.NO_SERIAL
+
+
+def test_merging_keeps_file_events_only_for_the_window_that_has_them() -> None:
+    events = {"alpha": [add(11, SDIST)]}
+    with_files = JournalSummary(10, 12, {"alpha": 11}, files=events)
+    older_bare = JournalSummary(5, 11, {"alpha": 11})
+    newer_bare = JournalSummary(5, 13, {"alpha": 13})
+    assert with_files.merged(older_bare) is with_files
+    assert older_bare.merged(with_files) is with_files
+    assert with_files.merged(newer_bare).files is None  # cannot claim events up to 13
+    both = with_files.merged(JournalSummary(12, 14, {"alpha": 14}, files={"alpha": [add(14, WIN)]}))
+    assert (both.low, both.head) == (10, 14)
+    assert [e.serial for e in both.file_events("alpha") or ()] == [11, 14]

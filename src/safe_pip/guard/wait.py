@@ -187,7 +187,14 @@ class PageWait:
     def _warn_once(self, entry: IndexEntry, verdict: Verdict) -> None:
         if not self.indexes.first_warning(entry, verdict.value):
             return
-        if verdict is Verdict.NO_SERIAL:
+        judged_by_files = entry.summary is not None and entry.summary.files is not None
+        if verdict is Verdict.NO_SERIAL and judged_by_files:
+            self.say(
+                f"warning: {entry.display} gives no serials; the freshness of its pages "
+                "cannot be proven where they lack files the changelog added (filtered, or "
+                "behind: --complete-mirror says it filters nothing; --strict refuses such pages)"
+            )
+        elif verdict is Verdict.NO_SERIAL:
             self.say(
                 f"warning: {entry.display} gives no serials; the freshness of its pages "
                 "cannot be proven (--strict refuses such pages)"

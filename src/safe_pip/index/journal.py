@@ -287,8 +287,15 @@ class JournalSummary:
         When the windows overlap or touch, the union is contiguous, so it is a valid window
         and the per-project maximum is the newest content change in it. Otherwise the newer
         window (higher head) wins: a gap between windows cannot be claimed as known.
-        Used when two processes save the journal at once.
+        Used when two processes save the journal at once. File events cover only the window
+        of the side that kept them: if one side has none, the side with them wins when it is
+        at least as new (else the result has none, and the next reader that needs them goes
+        cold).
         """
+        if (self.files is None) != (other.files is None):
+            kept, bare = (self, other) if self.files is not None else (other, self)
+            if kept.head >= bare.head:
+                return kept
         if self.low <= other.head and other.low <= self.head:
             content = dict(self.content_serials)
             removed = set(self.removed)
