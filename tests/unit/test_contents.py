@@ -162,3 +162,12 @@ def test_merging_keeps_file_events_only_for_the_window_that_has_them() -> None:
     both = with_files.merged(JournalSummary(12, 14, {"alpha": 14}, files={"alpha": [add(14, WIN)]}))
     assert (both.low, both.head) == (10, 14)
     assert [e.serial for e in both.file_events("alpha") or ()] == [11, 14]
+
+
+def test_files_added_before_a_quarantine_are_not_required() -> None:
+    action = ChangelogEntry("alpha", None, 0, "project quarantined", 8)
+    quarantine = file_event_of(action)
+    assert quarantine == FileEvent(8, "quarantine", "")
+    events = [add(5, SDIST), quarantine, add(9, WIN)]
+    verdict = compare_listing_with_journal([], events, complete=True)
+    assert [d.filename for d in verdict.stale] == [WIN]  # added after it: still required

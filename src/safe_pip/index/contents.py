@@ -18,6 +18,9 @@ files away. They never keep a file the index removed, and never change a file's 
 * a yank mark is compared only where the page carries yank data: a complete mirror (its
   upstream has yanks), or a page that marks some file yanked.
 
+PyPI hides a quarantined project's or release's files without a ``remove`` entry: files added
+before a quarantine action are not required any more (a current page would lack them).
+
 A page with no file event in the window is fresh by the same reasoning as a serial below the
 window: a cache would have had to keep it longer than the whole window.
 
@@ -138,6 +141,10 @@ def compare_listing_with_journal(
             for name, (present, _) in list(expected.items()):
                 if present and _version_key(name) == version:
                     expected[name] = (False, event.serial)
+        elif event.kind == "quarantine":
+            # Quarantined files leave the page without a journal entry of their own: what was
+            # added before can no longer be required (a current page would be refused).
+            expected = {name: state for name, state in expected.items() if not state[0]}
         elif event.kind == "remove-project":
             project_removed = event.serial
             for name, (present, _) in list(expected.items()):

@@ -121,9 +121,11 @@ def entry_from_row(row: object) -> ChangelogEntry:
 ADD_FILE = re.compile(r"add (?!owner |maintainer )\S+ file (?P<filename>\S.*)", re.IGNORECASE)
 REMOVE_FILE = re.compile(r"remove file (?P<filename>\S.*)", re.IGNORECASE)
 
-FileEventKind = Literal["add", "remove", "yank", "unyank", "remove-release", "remove-project"]
+FileEventKind = Literal[
+    "add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine"
+]  # fmt: skip
 _KINDS: tuple[FileEventKind, ...] = (
-    "add", "remove", "yank", "unyank", "remove-release", "remove-project"
+    "add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine"
 )  # fmt: skip
 
 
@@ -132,7 +134,10 @@ class FileEvent:
     """One journal entry that changes which files a page lists or how they are marked.
 
     ``target`` is the filename (``add``, ``remove``), the version as the journal wrote it
-    (``yank``, ``unyank``, ``remove-release``) or empty (``remove-project``).
+    (``yank``, ``unyank``, ``remove-release``) or empty (``remove-project``, ``quarantine``).
+    ``quarantine`` stands for any quarantine action: PyPI hides a quarantined project's or
+    release's files from its page without a ``remove`` entry, so files added before it may be
+    missing from a current page.
     """
 
     serial: int
@@ -169,7 +174,7 @@ def file_event_of(entry: ChangelogEntry) -> FileEvent | None:
         "remove project": "remove-project",
     }.get(action.lower())  # type: ignore[assignment]
     if kind is None:
-        return None
+        return FileEvent(entry.serial, "quarantine", "") if "quarantin" in action.lower() else None
     if kind == "remove-project":
         return FileEvent(entry.serial, kind, "")
     return FileEvent(entry.serial, kind, entry.version or "")
