@@ -18,7 +18,7 @@ from safe_pip.authority.changelog import ChangelogAuthority
 from safe_pip.authority.changelog_client import CallRecord, ChangelogClient
 from safe_pip.authority.state import StateStore
 from safe_pip.errors import AuthorityError
-from safe_pip.index.journal import ChangelogEntry, JournalSummary
+from safe_pip.index.journal import ChangelogEntry, FileEvent, JournalSummary
 from safe_pip.net.http import ConnectFailed, Session, TimedOut, TransportSettings, make_session
 
 # --------------------------------------------------------------------------------------------
@@ -374,6 +374,28 @@ def test_warm_is_one_call_and_role_changes_do_not_count(
     fake.requests.clear()
     auth = make_authority(server, session, store)
     assert auth.summary() == summary and auth.calls == 1
+
+
+def test_file_events_are_kept_warm_and_a_cache_without_them_goes_cold(
+    fake: FakeIndex, server: str, session: Session, store: StateStore
+) -> None:
+    """Pages without a serial are judged by the window's file events: a cached window that
+    did not keep them cannot prove anything, so it is read again cold (two calls, as any
+    cold start); after that, warm runs stay one call and keep the events."""
+    _populate(fake)
+    make_authority(server, session, store).summary()  # cached without file events
+    fake.requests.clear()
+    auth = make_authority(server, session, store, keep_files=True)
+    cold = auth.summary()
+    assert auth.calls == 2 and auth.mode == "cold"
+    assert cold.file_events("alpha") == (FileEvent(3, "add", "alpha-1.0.tar.gz"),)
+
+    fake.add("Alpha", "remove file alpha-1.0.tar.gz", "1.0")  # 8
+    auth = make_authority(server, session, store, keep_files=True)
+    warm = auth.summary()
+    assert auth.calls == 1 and auth.mode == "warm"
+    assert [e.kind for e in warm.file_events("alpha") or ()] == ["add", "remove"]
+    assert warm.file_events("beta") == (FileEvent(6, "add", "beta-2.0-py3-none-any.whl"),)
 
 
 def test_paging_with_small_page_size(

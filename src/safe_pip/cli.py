@@ -71,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
         "[SAFE_PIP_ORIGIN]",
     )
     parser.add_argument(
+        "--complete-mirror",
+        action="store_true",
+        default=None,
+        help="the main index carries every file of its changelog's index (PyPI's unless "
+        "--changelog names another): its pages without serials are judged by what they "
+        "list [SAFE_PIP_COMPLETE_MIRROR=1]",
+    )
+    parser.add_argument(
         "--max-wait",
         metavar="SECONDS",
         help=f"how long to wait out a stale view [SAFE_PIP_MAX_WAIT; {DEFAULT_MAX_WAIT:g}]",
@@ -150,6 +158,8 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
         strict=strict,
         report=ns.guard_report,
         as_of=as_of,
+        complete_mirror=bool(ns.complete_mirror)
+        or _flag(env.get("SAFE_PIP_COMPLETE_MIRROR", ""), "SAFE_PIP_COMPLETE_MIRROR"),
     )
 
 

@@ -18,7 +18,12 @@ from typing import Literal, TypeVar
 from safe_pip.authority.changelog_client import DEFAULT_PAGE_SIZE, CallRecord, ChangelogClient
 from safe_pip.authority.state import StateStore
 from safe_pip.errors import AuthorityError, SafePipError
-from safe_pip.index.journal import ChangelogEntry, JournalSummary, fold_content_changes
+from safe_pip.index.journal import (
+    ChangelogEntry,
+    FileEvent,
+    JournalSummary,
+    fold_content_changes,
+)
 
 __all__ = ["CallRecord", "ChangelogAuthority", "ChangelogClient", "Mode"]
 
@@ -42,6 +47,10 @@ class ChangelogAuthority:
     ``max_wait`` seconds have passed since the first attempt; permanent ones raise at once.
     The deadline is checked between attempts, so one call's own timeout may run past it.
 
+    ``keep_files``: keep each project's file events too (for an index whose pages carry no
+    serial and are judged by what they list); a cached summary without them is started over
+    cold, since a window without its events cannot prove a page fresh.
+
     The cached summary is an optimisation: a state store that cannot be read or written
     costs a warning and a cold start, never the authority.
 
@@ -60,6 +69,7 @@ class ChangelogAuthority:
         page_size: int = DEFAULT_PAGE_SIZE,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        keep_files: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -71,6 +81,7 @@ class ChangelogAuthority:
         self._page_size = page_size
         self._sleep = sleep
         self._clock = clock
+        self.keep_files = keep_files
         self._lock = threading.Lock()
         self._done = False
         self._result: JournalSummary | None = None
@@ -110,6 +121,8 @@ class ChangelogAuthority:
             logger.warning("not using the cached changelog summary: %s", exc)
             cached = None
         summary: JournalSummary | None = None
+        if cached is not None and self.keep_files and cached.files is None:
+            cached = None  # its window's file events were not kept: start over cold
         if cached is not None:
             summary = self._warm(cached)
             self.mode = "warm" if summary is not None else "warm-then-cold"
@@ -127,14 +140,15 @@ class ChangelogAuthority:
         """Fold new entries into ``cached``; None when the backlog is too long (go cold)."""
         content = dict(cached.content_serials)
         removed = set(cached.removed)
+        files = self._files(cached)
         head = cached.head
         fetched = 0
         while True:
             rows = self._retrying(functools.partial(self._client.since_serial, head))
-            head = self._fold(rows, head, content, removed)
+            head = self._fold(rows, head, content, removed, files)
             fetched += len(rows)
             if len(rows) < self._page_size:
-                return JournalSummary(cached.low, head, content, frozenset(removed))
+                return JournalSummary(cached.low, head, content, frozenset(removed), files)
             if fetched >= self._cold_window:
                 logger.info(
                     "cached changelog is %d+ entries old; starting afresh", fetched
@@ -147,19 +161,32 @@ class ChangelogAuthority:
         low = max(0, global_serial - self._cold_window)
         content: dict[str, int] = {}
         removed: set[str] = set()
+        files = self._files(None)
         head = low
         while head < global_serial:
             rows = self._retrying(functools.partial(self._client.since_serial, head))
-            head = self._fold(rows, head, content, removed)
+            head = self._fold(rows, head, content, removed, files)
             if len(rows) < self._page_size:
                 break
-        return JournalSummary(low, head, content, frozenset(removed))
+        return JournalSummary(low, head, content, frozenset(removed), files)
+
+    def _files(self, cached: JournalSummary | None) -> dict[str, list[FileEvent]] | None:
+        if not self.keep_files:
+            return None
+        if cached is None or cached.files is None:
+            return {}
+        return {name: list(events) for name, events in cached.files.items()}
 
     def _fold(
-        self, rows: list[ChangelogEntry], since: int, content: dict[str, int], removed: set[str]
+        self,
+        rows: list[ChangelogEntry],
+        since: int,
+        content: dict[str, int],
+        removed: set[str],
+        files: dict[str, list[FileEvent]] | None,
     ) -> int:
         try:
-            return fold_content_changes(rows, since, content, removed)
+            return fold_content_changes(rows, since, content, removed, files)
         except ValueError as exc:
             raise AuthorityError(
                 self.authority, f"broken changelog: {exc}", permanent=True

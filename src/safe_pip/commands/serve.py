@@ -255,9 +255,12 @@ def _renewable(entry: IndexEntry, setup: GuardSetup) -> None:
         return
     session, transport, store = setup.session, setup.transport, setup.store
     max_wait = setup.options.max_wait
+    keep_files = entry.changelog.keep_files
 
     def renew() -> ChangelogAuthority:
         client = ChangelogClient(url, session, timeout=transport.timeout)
-        return ChangelogAuthority(client, store, entry.upstream, max_wait=max_wait)
+        return ChangelogAuthority(
+            client, store, entry.upstream, max_wait=max_wait, keep_files=keep_files
+        )
 
     entry.renew_changelog = renew

@@ -91,6 +91,8 @@ class Authorities:
                     changelog_low=summary.low,
                     changelog_head=summary.head,
                     changelog_removed=canonicalize_name(project) in summary.removed,
+                    changelog_files=summary.file_events(project),
+                    complete_mirror=entry.complete_mirror,
                 )
         if entry.origin is not None:
             available, origin_page = self._origin_page(entry, project)

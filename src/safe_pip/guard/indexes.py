@@ -35,6 +35,9 @@ class IndexEntry:
     #: every copy of a page on this index came back without a serial: a static mirror, whose
     #: pages are then taken as they come instead of after every copy has been read.
     serialless: bool = False
+    #: declared a complete mirror of its changelog's index (``--complete-mirror``): a page
+    #: without a serial that lacks a file the changelog added is stale, not filtered.
+    complete_mirror: bool = False
 
     @property
     def display(self) -> str:

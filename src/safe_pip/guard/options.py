@@ -19,3 +19,6 @@ class GuardOptions:
     strict: bool = False
     report: str | None = None
     as_of: AsOf | None = None  # --as-of: serve every page as it stood at this point
+    #: --complete-mirror: the main index carries every file of its changelog's index (PyPI's
+    #: unless --changelog names another), so a page lacking one is stale, not filtered.
+    complete_mirror: bool = False

@@ -88,8 +88,12 @@ class GuardSetup:
             return None
         self.session.add_index(url)
         changelog_url = self.options.changelog if main else None
-        if changelog_url is None and same_index(url, default_index_url()):
+        complete = main and self.options.complete_mirror
+        if changelog_url is None and (complete or same_index(url, default_index_url())):
             changelog_url = default_changelog_url()
+        # A changelog named for a mirror may have to judge serial-less pages by content, which
+        # needs the window's file events; PyPI's own pages carry serials and need none.
+        keep_files = complete or bool(main and self.options.changelog)
         authority = None
         client = None
         if changelog_url:
@@ -100,7 +104,7 @@ class GuardSetup:
                 on_call=self._record_call,
             )
             authority = ChangelogAuthority(
-                client, self.store, url, max_wait=self.options.max_wait
+                client, self.store, url, max_wait=self.options.max_wait, keep_files=keep_files
             )
         entry = self.guard.add_index(
             url,
@@ -109,6 +113,7 @@ class GuardSetup:
             origin=self.options.origin if main else None,
             remembered=self.store.remembered(url),
         )
+        entry.complete_mirror = complete
         if self.as_of is not None:
             self.as_of.add_index(entry, client, main=main)
         return entry

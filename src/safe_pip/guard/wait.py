@@ -3,6 +3,7 @@ proven fresh, or ``--max-wait`` is over and the view is refused."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import NoReturn
@@ -22,8 +23,10 @@ from safe_pip.guard.refusals import (
 from safe_pip.guard.report import PageRecord, RunRecord
 from safe_pip.guard.timing import PROGRESS_EVERY, Timing
 from safe_pip.index.pages import ProjectPage, content_fingerprint, page_serial
-from safe_pip.index.verdict import Judgement, Verdict, judge, judge_missing
+from safe_pip.index.verdict import FILE_EVENTS, Judgement, Verdict, judge, judge_missing
 from safe_pip.net.http import Session
+
+logger = logging.getLogger("safe_pip")
 
 
 class PageWait:
@@ -101,7 +104,7 @@ class PageWait:
                 fingerprint = (
                     content_fingerprint(page) if evidence.origin_fingerprint is not None else ()
                 )
-                verdict = judge(serial, fingerprint, evidence)
+                verdict = judge(serial, fingerprint, evidence, page.files)
                 if serial is None:
                     serialless_copies += 1
                 else:
@@ -110,6 +113,10 @@ class PageWait:
                     unproven = unproven or (verdict, page, fmt, enc)
                     continue
                 if verdict.verdict is Verdict.STALE:
+                    logger.debug(
+                        "%s on %s (%s/%s copy): STALE by %s: %s",
+                        project, entry.display, fmt, enc, verdict.authority, verdict.reason,
+                    )  # fmt: skip
                     problem = verdict
                     continue
                 if verdict.verdict is Verdict.ROLLBACK:
@@ -150,6 +157,10 @@ class PageWait:
         )
         record.authority = verdict.authority
         record.variant = variant
+        logger.debug(
+            "%s on %s (%s copy): %s by %s: %s",
+            project, entry.display, variant, verdict.verdict, verdict.authority, verdict.reason,
+        )  # fmt: skip
         if verdict.verdict in (Verdict.UNVERIFIED, Verdict.NO_SERIAL):
             if self.strict:
                 self._refuse(entry, project, record, verdict, started, strict=True)
@@ -176,7 +187,14 @@ class PageWait:
     def _warn_once(self, entry: IndexEntry, verdict: Verdict) -> None:
         if not self.indexes.first_warning(entry, verdict.value):
             return
-        if verdict is Verdict.NO_SERIAL:
+        judged_by_files = entry.summary is not None and entry.summary.files is not None
+        if verdict is Verdict.NO_SERIAL and judged_by_files:
+            self.say(
+                f"warning: {entry.display} gives no serials; the freshness of its pages "
+                "cannot be proven where they lack files the changelog added (filtered, or "
+                "behind: --complete-mirror says it filters nothing; --strict refuses such pages)"
+            )
+        elif verdict is Verdict.NO_SERIAL:
             self.say(
                 f"warning: {entry.display} gives no serials; the freshness of its pages "
                 "cannot be proven (--strict refuses such pages)"
@@ -201,6 +219,7 @@ class PageWait:
         if isinstance(problem, Judgement):
             verdict = str(problem.verdict)
             seen, required, reason = problem.seen, problem.required, problem.reason
+            record.authority = problem.authority
             if strict:
                 reason = f"{reason}; --strict refuses what is not proven fresh"
         else:
@@ -226,7 +245,9 @@ class PageWait:
 
 
 def _waiting_line(entry: IndexEntry, project: str, problem: Judgement | str, left: float) -> str:
-    if isinstance(problem, Judgement):
+    if isinstance(problem, Judgement) and problem.authority == FILE_EVENTS:
+        what = problem.reason  # no serial to show: the file the page lacks or still lists
+    elif isinstance(problem, Judgement):
         what = f"serial {problem.seen} seen, {problem.required} required"
     else:
         what = problem

@@ -54,7 +54,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import AuthorityError, UsageError
-from safe_pip.index.journal import ChangelogEntry
+from safe_pip.index.journal import ADD_FILE, REMOVE_FILE, ChangelogEntry
 from safe_pip.index.pages import DistFile, ProjectPage
 
 __all__ = [
@@ -159,10 +159,6 @@ def _version_key(version: str | None) -> str:
         return version
 
 
-_ADD_FILE = re.compile(r"add (?!owner |maintainer )\S+ file (?P<filename>\S.*)", re.IGNORECASE)
-_REMOVE_FILE = re.compile(r"remove file (?P<filename>\S.*)", re.IGNORECASE)
-
-
 def fold_journal(
     point: int, entries: Iterable[ChangelogEntry], into: dict[str, ProjectHistory] | None = None
 ) -> dict[str, ProjectHistory]:
@@ -175,9 +171,9 @@ def fold_journal(
         history = projects.setdefault(entry.name, ProjectHistory())
         version = _version_key(entry.version)
         lowered = action.lower()
-        if match := _ADD_FILE.fullmatch(action):
+        if match := ADD_FILE.fullmatch(action):
             history.added[match["filename"].strip()] = entry.serial
-        elif match := _REMOVE_FILE.fullmatch(action):
+        elif match := REMOVE_FILE.fullmatch(action):
             history.removed_files[match["filename"].strip()] = entry.serial
         elif lowered in ("yank release", "unyank release"):
             history.first_yank.setdefault(version, lowered.split()[0])

@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
 __all__ = [
+    "ADD_FILE",
     "CONTENT_ACTIONS",
     "ChangelogEntry",
+    "FileEvent",
+    "FileEventKind",
     "JournalSummary",
     "entry_from_row",
+    "file_event_of",
     "fold_content_changes",
     "is_content_change",
     "is_serial",
+    "REMOVE_FILE",
 ]
 
 #: Journal actions that change what a project's simple page lists, matched against the whole
@@ -112,20 +117,90 @@ def entry_from_row(row: object) -> ChangelogEntry:
     return ChangelogEntry(canonicalize_name(name), version, timestamp, action, serial)
 
 
+#: ``add <pyver> file <filename>`` (role names excluded, as in :data:`CONTENT_ACTIONS`).
+ADD_FILE = re.compile(r"add (?!owner |maintainer )\S+ file (?P<filename>\S.*)", re.IGNORECASE)
+REMOVE_FILE = re.compile(r"remove file (?P<filename>\S.*)", re.IGNORECASE)
+
+FileEventKind = Literal[
+    "add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine"
+]  # fmt: skip
+_KINDS: tuple[FileEventKind, ...] = (
+    "add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine"
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FileEvent:
+    """One journal entry that changes which files a page lists or how they are marked.
+
+    ``target`` is the filename (``add``, ``remove``), the version as the journal wrote it
+    (``yank``, ``unyank``, ``remove-release``) or empty (``remove-project``, ``quarantine``).
+    ``quarantine`` stands for any quarantine action: PyPI hides a quarantined project's or
+    release's files from its page without a ``remove`` entry, so files added before it may be
+    missing from a current page.
+    """
+
+    serial: int
+    kind: FileEventKind
+    target: str
+
+    def to_json(self) -> list[object]:
+        return [self.serial, self.kind, self.target]
+
+    @classmethod
+    def from_json(cls, data: object) -> FileEvent:
+        if (
+            not isinstance(data, list)
+            or len(data) != 3
+            or not is_serial(data[0])
+            or data[1] not in _KINDS
+            or not isinstance(data[2], str)
+        ):
+            raise ValueError(f"bad file event {data!r:.80}")
+        return cls(data[0], data[1], data[2])
+
+
+def file_event_of(entry: ChangelogEntry) -> FileEvent | None:
+    """The file-level meaning of a journal entry, or None (roles, ``create``, docs...)."""
+    action = entry.action.strip()
+    if match := ADD_FILE.fullmatch(action):
+        return FileEvent(entry.serial, "add", match["filename"].strip())
+    if match := REMOVE_FILE.fullmatch(action):
+        return FileEvent(entry.serial, "remove", match["filename"].strip())
+    kind: FileEventKind | None = {
+        "yank release": "yank",
+        "unyank release": "unyank",
+        "remove release": "remove-release",
+        "remove project": "remove-project",
+    }.get(action.lower())  # type: ignore[assignment]
+    if kind is None:
+        return FileEvent(entry.serial, "quarantine", "") if "quarantin" in action.lower() else None
+    if kind == "remove-project":
+        return FileEvent(entry.serial, kind, "")
+    return FileEvent(entry.serial, kind, entry.version or "")
+
+
 def fold_content_changes(
-    entries: Iterable[ChangelogEntry], since: int, content: dict[str, int], removed: set[str]
+    entries: Iterable[ChangelogEntry],
+    since: int,
+    content: dict[str, int],
+    removed: set[str],
+    files: dict[str, list[FileEvent]] | None = None,
 ) -> int:
     """Record the content changes of ``entries`` in ``content`` and ``removed``; the new head.
 
     ``entries`` answer "every entry after ``since``": one at or below it means the journal is
     broken (ValueError). ``content`` maps a project to its newest content-changing serial;
-    ``removed`` holds the projects whose newest content change is ``remove project``.
+    ``removed`` holds the projects whose newest content change is ``remove project``;
+    ``files``, when given, collects each project's :class:`FileEvent` list, oldest first.
     """
     head = since
     for entry in entries:
         if entry.serial <= since:
             raise ValueError(f"asked for serials after {since}, got {entry.serial}")
         head = max(head, entry.serial)
+        if files is not None and (event := file_event_of(entry)) is not None:
+            files.setdefault(entry.name, []).append(event)
         if is_content_change(entry.action) and entry.serial >= content.get(entry.name, 0):
             content[entry.name] = entry.serial
             if entry.action.strip().lower() == "remove project":
@@ -153,6 +228,9 @@ class JournalSummary:
     #: projects whose newest content change in the window is ``remove project``: for them a
     #: 404 is the truth; for any other project with a content change it is a stale copy.
     removed: frozenset[str] = frozenset()
+    #: each project's file events in the window, oldest first, or None when they were not
+    #: kept (they are, for an index whose pages are judged by content: no serials).
+    files: Mapping[str, Sequence[FileEvent]] | None = None
 
     def __post_init__(self) -> None:
         if not (is_serial(self.low) and is_serial(self.head)) or not 0 <= self.low <= self.head:
@@ -173,6 +251,15 @@ class JournalSummary:
         object.__setattr__(
             self, "removed", frozenset(canonicalize_name(n) for n in self.removed) & clean.keys()
         )
+        if self.files is not None:
+            events: dict[str, tuple[FileEvent, ...]] = {}
+            for name, found in self.files.items():
+                if any(not self.low < e.serial <= self.head for e in found):
+                    raise ValueError(f"file event for {name!r} outside ({self.low}, {self.head}]")
+                key = canonicalize_name(name)
+                merged = {e.serial: e for e in (*events.get(key, ()), *found)}
+                events[key] = tuple(merged[n] for n in sorted(merged))
+            object.__setattr__(self, "files", MappingProxyType(events))
 
     __hash__ = None  # type: ignore[assignment]  # holds a mapping: not hashable
 
@@ -184,6 +271,12 @@ class JournalSummary:
         depends on :meth:`covers` for the page's serial.
         """
         return self.content_serials.get(canonicalize_name(project))
+
+    def file_events(self, project: str) -> tuple[FileEvent, ...] | None:
+        """``project``'s file events in the window, oldest first; None if none were kept."""
+        if self.files is None:
+            return None
+        return tuple(self.files.get(canonicalize_name(project), ()))
 
     def covers(self, serial: int) -> bool:
         """Whether every journal entry after ``serial`` is known (``serial >= low``).
@@ -199,8 +292,15 @@ class JournalSummary:
         When the windows overlap or touch, the union is contiguous, so it is a valid window
         and the per-project maximum is the newest content change in it. Otherwise the newer
         window (higher head) wins: a gap between windows cannot be claimed as known.
-        Used when two processes save the journal at once.
+        Used when two processes save the journal at once. File events cover only the window
+        of the side that kept them: if one side has none, the side with them wins when it is
+        at least as new (else the result has none, and the next reader that needs them goes
+        cold).
         """
+        if (self.files is None) != (other.files is None):
+            kept, bare = (self, other) if self.files is not None else (other, self)
+            if kept.head >= bare.head:
+                return kept
         if self.low <= other.head and other.low <= self.head:
             content = dict(self.content_serials)
             removed = set(self.removed)
@@ -211,19 +311,34 @@ class JournalSummary:
                         removed.add(name)
                     else:
                         removed.discard(name)
+            files: dict[str, list[FileEvent]] | None = None
+            if self.files is not None and other.files is not None:
+                files = {}
+                for side in (self.files, other.files):
+                    for name, events in side.items():
+                        files.setdefault(name, []).extend(events)
             return JournalSummary(
-                min(self.low, other.low), max(self.head, other.head), content, frozenset(removed)
+                min(self.low, other.low),
+                max(self.head, other.head),
+                content,
+                frozenset(removed),
+                files,
             )
         return self if self.head >= other.head else other
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the store writes it with :func:`json.dumps`)."""
-        return {
+        data: dict[str, Any] = {
             "low": self.low,
             "head": self.head,
             "content_serials": dict(sorted(self.content_serials.items())),
             "removed": sorted(self.removed),
         }
+        if self.files is not None:
+            data["files"] = {
+                name: [e.to_json() for e in events] for name, events in sorted(self.files.items())
+            }
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> JournalSummary:
@@ -247,4 +362,12 @@ class JournalSummary:
         if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
             raise ValueError("journal summary 'removed' must be a list of names")
         assert isinstance(low, int) and isinstance(head, int)  # for mypy; checked above
-        return cls(low, head, content, frozenset(removed))
+        raw_files = data.get("files")
+        files: dict[str, list[FileEvent]] | None = None
+        if raw_files is not None:
+            if not isinstance(raw_files, dict) or not all(
+                isinstance(v, list) for v in raw_files.values()
+            ):
+                raise ValueError("journal summary 'files' must map names to lists")
+            files = {n: [FileEvent.from_json(e) for e in v] for n, v in raw_files.items()}
+        return cls(low, head, content, frozenset(removed), files)

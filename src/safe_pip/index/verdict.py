@@ -9,8 +9,15 @@ purging its page (warehouse #12933), and comparing against raw ids wedged bander
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+
+from safe_pip.index.contents import compare_listing_with_journal
+from safe_pip.index.journal import FileEvent
+from safe_pip.index.model import DistFile
+
+#: The authority named when a page without a serial is judged by what it lists.
+FILE_EVENTS = "changelog file events"
 
 
 class Verdict(str, enum.Enum):
@@ -40,6 +47,11 @@ class Evidence:
     changelog_head: int | None = None
     #: the newest content change in the window removed the project (a 404 is then the truth).
     changelog_removed: bool = False
+    #: the project's file events in the changelog window (None: not kept for this index);
+    #: a page without a serial is judged by its listing against them.
+    changelog_files: tuple[FileEvent, ...] | None = None
+    #: the index is declared a complete mirror of the changelog's index (no filters).
+    complete_mirror: bool = False
     #: uncached origin: its serial for the project and a fingerprint of its content.
     origin_serial: int | None = None
     origin_fingerprint: Hashable | None = None
@@ -78,14 +90,21 @@ def judge_missing(ev: Evidence) -> Judgement | None:
     return None
 
 
-def judge(serial: int | None, fingerprint: Hashable, ev: Evidence) -> Judgement:
+def judge(
+    serial: int | None,
+    fingerprint: Hashable,
+    ev: Evidence,
+    files: Sequence[DistFile] | None = None,
+) -> Judgement:
     """Judge one page.
 
     ``serial`` is the page's agreed serial (None when the index gives none), ``fingerprint``
-    what an installer sees of it (files, hashes, yanks), ``ev`` the authorities' answers.
+    what an installer sees of it (files, hashes, yanks), ``ev`` the authorities' answers,
+    ``files`` what the page lists (needed to judge a page without a serial by content).
     """
     proofs: list[str] = []
     stale: list[tuple[int, str, str]] = []  # (required, authority, reason)
+    unproven = "the index gives no serial"
 
     if ev.origin_available:
         same = ev.origin_fingerprint is not None and ev.origin_fingerprint == fingerprint
@@ -109,15 +128,40 @@ def judge(serial: int | None, fingerprint: Hashable, ev: Evidence) -> Judgement:
         else:
             proofs.append("changelog")
 
+    if (
+        serial is None
+        and files is not None
+        and ev.changelog_available
+        and ev.changelog_files is not None
+    ):
+        listing = compare_listing_with_journal(
+            files, ev.changelog_files, complete=ev.complete_mirror
+        )
+        worst = listing.worst()
+        if listing.stale and worst is not None:
+            stale.append((worst.serial, FILE_EVENTS, str(worst)))
+        elif worst is not None:
+            unproven = (
+                f"{worst}: filtered by the mirror or not yet seen (a complete mirror's "
+                "page would be stale)"
+            )
+        else:
+            proofs.append(FILE_EVENTS)
+
     if stale:
         most, authority, reason = max(stale)
         return Judgement(Verdict.STALE, serial, most, authority, reason)
 
     required: int | None = ev.changelog_required if ev.changelog_available else ev.origin_serial
     if serial is None:
+        if proofs and proofs[0] == FILE_EVENTS:
+            return Judgement(
+                Verdict.FRESH, None, required, FILE_EVENTS,
+                "lists what the changelog's file events require",
+            )
         if proofs:
             return Judgement(Verdict.FRESH, None, required, proofs[0], "same content as origin")
-        return Judgement(Verdict.NO_SERIAL, None, None, "none", "the index gives no serial")
+        return Judgement(Verdict.NO_SERIAL, None, None, "none", unproven)
 
     if ev.remembered is not None and serial < ev.remembered:
         head = ev.changelog_head

@@ -113,7 +113,9 @@ class CDN:
     request. ``hits`` and ``misses`` count cache lookups (pass-through requests count in
     neither). ``faults`` injects transport faults (status, reset, truncation, hang; see
     :mod:`._faults`) per project or path, before the cache is consulted. ``tls`` serves
-    HTTPS; ``upstream_tls`` is the client context for an HTTPS origin.
+    HTTPS; ``upstream_tls`` is the client context for an HTTPS origin. An origin whose profile
+    is a caching mirror's (``Profile.caching(ttl)``) sets the default ``ttl`` to its own and
+    the default purges to never.
 
     ``soft_purge`` (PyPI's CDN purges so; see ``Profile.soft_purge``): a purged copy is
     answered once more after its purge, as a soft purge with stale-while-revalidate does while
@@ -142,6 +144,11 @@ class CDN:
         if edges < 1:
             raise ValueError("a CDN needs at least one edge")
         self.origin = origin
+        # A caching mirror's profile (Profile.caching): pages kept for its TTL, never purged.
+        mirror_ttl = origin.profile.cache_ttl
+        if mirror_ttl is not None:
+            ttl = mirror_ttl if ttl is None else ttl
+            purge_delays = [None] * edges if purge_delays is None else purge_delays
         self.soft_purge = soft_purge
         self.edges = edges
         self.latency = latency

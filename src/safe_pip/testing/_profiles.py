@@ -24,11 +24,16 @@ one. What each profile models, and where that comes from:
 - ``plain``: pypiserver, or an Artifactory or Nexus repository, or a directory behind a web
   server: no serial anywhere, HTML only whatever the client asks for (pypiserver #508), no
   metadata files, no upload times, no changelog.
+
+A profile's :meth:`Profile.caching` variant models a caching mirror of the index (an
+Artifactory or Nexus remote repository, proxpi, an nginx cache): a :class:`~._cdn.CDN` in
+front of it keeps every page for ``cache_ttl`` seconds and is never purged (nothing tells a
+mirror that its upstream changed), which is how such mirrors fall behind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 SerialForm = Literal["int", "str"]
@@ -62,10 +67,18 @@ class Profile:
     json_pages: bool = True
     #: The CDN in front purges softly: a purged copy is served once more (swr).
     soft_purge: bool = False
+    #: A caching mirror: the CDN in front keeps pages this many seconds, with no purges.
+    cache_ttl: float | None = None
 
     @property
     def has_serial(self) -> bool:
         return bool(self.serial_sources)
+
+    def caching(self, ttl: float) -> Profile:
+        """This index behind a caching mirror that keeps pages ``ttl`` seconds, unpurged."""
+        if not ttl > 0:
+            raise ValueError(f"a caching mirror keeps pages a positive time, not {ttl!r}")
+        return replace(self, name=f"{self.name}-cache", cache_ttl=ttl)
 
 
 PYPI = Profile(
