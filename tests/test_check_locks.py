@@ -175,8 +175,10 @@ def test_uv_lock_clean_then_yanked_missing_changed(
     assert out.splitlines() == [
         f"{lock}:{header_line(text, 'beta')}: beta 1.0: changed: beta-1.0-py3-none-any.whl "
         "is no longer listed for 1.0 (the index lists 1 other files)",
-        f"{lock}:{header_line(text, 'delta')}: delta 3.0: missing: {idx.cdn.simple_url} lists "
-        f"no files of 3.0 (page serial {idx.main.project_serial('delta')})",
+        # The lock names delta's files, so the release was removed, not mistyped.
+        f"{lock}:{header_line(text, 'delta')}: delta 3.0: missing: removed from the index "
+        f"(deleted or quarantined): {idx.cdn.simple_url} lists no files of 3.0 (page serial "
+        f"{idx.main.project_serial('delta')}), though the lock names its files",
         f"{lock}:{header_line(text, 'gamma')}: gamma 0.5: yanked: the release is yanked: "
         "broken build",
     ]
