@@ -4,7 +4,8 @@ The rule is the guard's: a page is behind only when the journal has a *content-c
 entry (a file added or removed, a yank, a release or the project removed) newer than the
 page's serial. Role, invite and team entries raise a project's serial without changing its
 page (warehouse #12933); a mirror that waits for them is wedged (bandersnatch #1416, #1434),
-so a mirror is never reported for them.
+so a mirror is never reported for them. A page without a serial is judged by what it lists
+against the journal's file events, by the guard's content rule (:func:`judge_by_content`).
 """
 
 from __future__ import annotations
