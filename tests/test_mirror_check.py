@@ -14,7 +14,7 @@ import pytest
 from safe_pip.cli import main
 from safe_pip.mirrors.judge import Seen
 from safe_pip.mirrors.pages import MirrorPages
-from safe_pip.testing import Mirror, Origin
+from safe_pip.testing import CDN, PROFILES, Mirror, Origin
 
 A2 = "alpha-2.0-py3-none-any.whl"
 
@@ -191,14 +191,14 @@ def test_since_a_serial_or_a_moment(origin: Origin, capsys: pytest.CaptureFixtur
         assert capsys.readouterr().out == "beta\n"
 
 
-def test_pages_without_serial_are_unverifiable_not_wrong(
+def test_a_page_without_serial_lacking_an_upload_is_unverifiable_not_wrong(
     origin: Origin, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with _mirror(origin, profile="plain") as mirror:
         origin.publish("alpha", "2.0")
         assert _check(origin, mirror) == 0
         out, _ = capsys.readouterr()
-        assert out.startswith("alpha: unverifiable: the mirror's page carries no serial")
+        assert out.startswith("alpha: unverifiable: no serial on the mirror's page")
         assert main(
             ["--strict", "--changelog", origin.upstream_changelog_url, "mirror-check",
              "--format", "names", mirror.simple_url]
@@ -339,3 +339,85 @@ def test_a_page_synced_after_the_journal_was_read_is_not_ahead(
         # one more call, to read on past the page's serial
         assert origin.calls["changelog_since_serial"] == 2
     assert capsys.readouterr().out == ""
+
+
+# -- mirrors whose pages carry no serial: judged by content against the journal's file events
+
+
+def _plain_check(origin: Origin, mirror: Mirror, *args: str, complete: bool = False) -> int:
+    declared = ["--complete-mirror"] if complete else []
+    return main(
+        ["--changelog", origin.upstream_changelog_url, *declared, "mirror-check", *args,
+         mirror.simple_url]
+    )  # fmt: skip
+
+
+def test_a_serialless_mirror_behind_by_an_upload_is_behind_when_declared_complete(
+    origin: Origin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _mirror(origin, profile="plain") as mirror:
+        newest = origin.publish("alpha", "2.0")
+        assert _plain_check(origin, mirror, complete=True) == 1
+        complete = capsys.readouterr().out
+        # Not declared complete, the lacking file may be filtered: not shown wrong.
+        assert _plain_check(origin, mirror) == 0
+        undeclared = capsys.readouterr().out
+        mirror.sync("alpha")
+        assert _plain_check(origin, mirror, complete=True) == 0
+        synced = capsys.readouterr()
+    assert complete.splitlines() == [
+        f"alpha: behind: mirror serial none, index {newest} by the changelog's file events; "
+        f"lacks {A2}"
+    ]
+    assert undeclared.startswith("alpha: unverifiable: no serial on the mirror's page, and it ")
+    assert f"lacks {A2}" in undeclared and "--complete-mirror" in undeclared
+    assert synced.out == "" and "checked 4 projects" in synced.err and "no findings" in synced.err
+
+
+def test_a_serialless_mirror_still_listing_a_removed_file_or_missing_a_yank_is_behind(
+    origin: Origin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _mirror(origin, profile="plain") as mirror:
+        removed = origin.remove_file("gamma", "gamma-1.0-py3-none-any.whl")
+        yanked = origin.yank("beta", "1.0", "broken")
+        assert _plain_check(origin, mirror, "--format", "json") == 1
+        undeclared = json.loads(capsys.readouterr().out)
+        assert _plain_check(origin, mirror, "--format", "json", complete=True) == 1
+        declared = json.loads(capsys.readouterr().out)
+    # A filter never keeps a removed file: behind on any mirror.
+    assert [(f["project"], f["kind"], f["still_lists"], f["index_serial"])
+            for f in undeclared["findings"]] == [
+        ("gamma", "behind", ["gamma-1.0-py3-none-any.whl"], removed)
+    ]  # fmt: skip
+    # The page marks no file yanked: whether it carries yank data at all is known only when
+    # the mirror is declared complete.
+    beta = {f["project"]: f for f in declared["findings"]}["beta"]
+    assert beta["kind"] == "behind" and beta["index_serial"] == yanked
+    assert f"does not show beta-1.0-py3-none-any.whl yanked (yanked at serial {yanked})" in (
+        beta["message"]
+    )
+
+
+def test_a_serialless_mirror_filtering_a_platform_is_not_reported_unless_declared_complete(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The upstream has Linux and Windows wheels; a caching mirror without serials (a TTL, never
+    purged) carries the Linux one only, on purpose."""
+    tags = ["cp312-cp312-manylinux_2_28_x86_64", "cp312-cp312-win_amd64"]
+    windows = "alpha-2.0-cp312-cp312-win_amd64.whl"
+    with Origin() as upstream, Origin(profile=PROFILES["plain"].caching(3600.0)) as filtered:
+        for index, kept in ((upstream, tags), (filtered, tags[:1])):
+            index.publish("beta", "1.0")
+            index.publish("alpha", "1.0")
+            index.publish("alpha", "2.0")
+            index.add_wheels("alpha", "2.0", kept)
+        with CDN(filtered) as cdn:
+            args = ["--changelog", upstream.changelog_url]
+            assert main([*args, "mirror-check", cdn.simple_url]) == 0
+            used = capsys.readouterr()
+            assert main([*args, "--complete-mirror", "mirror-check", cdn.simple_url]) == 1
+            declared = capsys.readouterr().out
+    assert ": behind:" not in used.out and "1 unverifiable" in used.err
+    assert used.out.startswith("alpha: unverifiable:") and windows in used.out
+    assert declared.startswith("alpha: behind: mirror serial none, index ")
+    assert declared.rstrip().endswith(f"lacks {windows}")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from safe_pip.cli import main
-from safe_pip.testing import CDN, Origin, fill_cache
+from safe_pip.testing import CDN, PROFILES, Origin, fill_cache
 
 #: The order the CDN's purges reach the page's copies, and when (seconds after the upload).
 ORDER = {("json", "gzip"): 0.0, ("html", "gzip"): 0.3, ("json", "identity"): 0.6,
@@ -231,3 +231,89 @@ def test_an_index_that_refuses_access_is_exit_2_at_once(
         "(HTTP 401 for alpha"
     ) in err
     assert err.rstrip().endswith("nothing was waited for")
+
+
+# -- a mirror whose pages carry no serial: judged by content, as the guard judges them
+
+#: A caching mirror that keeps pages an hour, never purged (Artifactory, Nexus, proxpi).
+SLOW = PROFILES["plain"].caching(3600.0)
+TAGS = ["cp312-cp312-manylinux_2_28_x86_64", "cp312-cp312-win_amd64"]
+WINDOWS = "alpha-2.0-cp312-cp312-win_amd64.whl"
+
+
+def test_a_serialless_mirror_behind_by_an_upload_is_still_propagating(
+    state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(profile=SLOW) as mirror, CDN(mirror, edges=1) as cdn:
+        mirror.publish("alpha", "1.0")
+        fill_cache(cdn, "alpha", api=False)
+        serial = mirror.publish("alpha", "2.0")
+        guard = ("--changelog", mirror.upstream_changelog_url, "--max-wait", "1")
+        code, doc, err, _ = wait(capsys, "-i", cdn.simple_url, "alpha==2.0", guard=guard)
+        complete = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0", guard=("--complete-mirror", *guard)
+        )
+    # Nothing of the release listed: not visible, declared complete or not.
+    assert code == 75, err
+    (release,) = doc["releases"]
+    assert release["reference"] == "changelog"
+    assert all(c["serial"] is None and not c["shows_release"] for c in release["copies"])
+    assert "html/gzip lists 0 of 1 files" in release["lagging"]
+    assert complete[0] == 75, complete[2]
+    assert (
+        f"html/gzip (no serial): the page lacks alpha-2.0-py3-none-any.whl, added at serial "
+        f"{serial}" in complete[1]["releases"][0]["lagging"]
+    )
+
+
+def test_a_serialless_mirror_filtering_a_platform_holds_no_wait_unless_declared_complete(
+    state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The upstream has Linux and Windows wheels of alpha 2.0; the mirror carries the Linux one
+    only, on purpose. The guard uses such a page (NO-SERIAL): wait does not hold a pipeline
+    for a file the mirror never carries, unless the mirror is declared complete."""
+    with Origin() as upstream, Origin(profile=SLOW) as filtered:
+        for index, kept in ((upstream, TAGS), (filtered, TAGS[:1])):
+            index.publish("alpha", "1.0")
+            index.publish("alpha", "2.0")
+            index.add_wheels("alpha", "2.0", kept)
+        with CDN(filtered, edges=1) as cdn:
+            guard = ("--changelog", upstream.changelog_url, "--max-wait", "1")
+            code, doc, err, _ = wait(capsys, "-i", cdn.simple_url, "alpha==2.0", guard=guard)
+            declared = wait(
+                capsys, "-i", cdn.simple_url, "alpha==2.0", guard=("--complete-mirror", *guard)
+            )
+    assert code == 0, err
+    (release,) = doc["releases"]
+    assert release["state"] == "visible"
+    served = {f["filename"]: f["served_after_s"] is not None for f in release["files"]}
+    assert served == {
+        "alpha-2.0-py3-none-any.whl": True,
+        "alpha-2.0-cp312-cp312-manylinux_2_28_x86_64.whl": True,
+        WINDOWS: False,
+    }
+    assert "2 of 3 files on the file host; listed by no copy, filtered or behind" in err
+    assert WINDOWS in err
+    assert declared[0] == 75, declared[2]
+    assert f"(no serial): the page lacks {WINDOWS}, added at serial" in declared[2]
+
+
+def test_a_serialless_copy_still_listing_a_removed_file_is_waited_for(
+    state_dir: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Origin(profile=SLOW) as mirror, CDN(mirror, edges=1) as cdn:
+        mirror.publish("alpha", "1.0")
+        mirror.publish("alpha", "2.0")
+        mirror.add_wheels("alpha", "2.0", TAGS)
+        fill_cache(cdn, "alpha", api=False)
+        removed = mirror.remove_file("alpha", WINDOWS)  # a broken wheel taken down
+        code, doc, err, _ = wait(
+            capsys, "-i", cdn.simple_url, "alpha==2.0",
+            guard=("--changelog", mirror.upstream_changelog_url, "--max-wait", "1"),
+        )  # fmt: skip
+    # A filter never keeps a removed file: not visible on any mirror (pip could pick it).
+    assert code == 75, err
+    assert (
+        f"html/identity (no serial): the page still lists {WINDOWS}, removed at serial {removed}"
+        in doc["releases"][0]["lagging"]
+    )

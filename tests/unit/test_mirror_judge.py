@@ -5,7 +5,7 @@ from __future__ import annotations
 from safe_pip.index.journal import ChangelogEntry
 from safe_pip.mirrors.judge import Seen, Upstream, judge
 from safe_pip.mirrors.upstream import Journal
-from safe_pip.report.mirror import MirrorFormat, MirrorKind, MirrorResult
+from safe_pip.report.mirror import MirrorFinding, MirrorFormat, MirrorKind, MirrorResult
 
 
 def _e(serial: int, action: str, version: str | None = None, name: str = "demo") -> ChangelogEntry:
@@ -120,3 +120,40 @@ def test_names_format_lists_what_to_resync_once() -> None:
     assert text.splitlines()[0] == (
         f"demo: behind: mirror serial 103, index 105; lacks {WHEEL_2}"
     )
+
+
+def _content(page: Seen, history: tuple[ChangelogEntry, ...], *, complete: bool) -> object:
+    return judge("demo", page, Upstream(100, history[-1].serial, history), complete=complete)
+
+
+def test_a_page_without_serial_lacking_an_upload_is_behind_on_a_complete_mirror() -> None:
+    finding = _content(_page(None, WHEEL_1), HISTORY, complete=True)
+    assert isinstance(finding, MirrorFinding) and finding.kind is MirrorKind.BEHIND
+    assert (finding.mirror_serial, finding.index_serial, finding.lacks) == (None, 105, (WHEEL_2,))
+    assert finding.message == "mirror serial none, index 105 by the changelog's file events"
+
+
+def test_a_page_without_serial_lacking_an_upload_elsewhere_is_unverifiable() -> None:
+    """A filtering mirror and a lagging one lack the same file: not shown wrong."""
+    finding = _content(_page(None, WHEEL_1), HISTORY, complete=False)
+    assert isinstance(finding, MirrorFinding) and finding.kind is MirrorKind.UNVERIFIABLE
+    assert finding.lacks == (WHEEL_2,) and "--complete-mirror" in finding.message
+
+
+def test_a_removed_file_or_missed_yank_is_behind_on_any_mirror() -> None:
+    removed = (*HISTORY, _e(106, f"remove file {WHEEL_2}", "2.0"))
+    finding = _content(_page(None, WHEEL_1, WHEEL_2), removed, complete=False)
+    assert isinstance(finding, MirrorFinding) and finding.kind is MirrorKind.BEHIND
+    assert finding.still_lists == (WHEEL_2,) and finding.index_serial == 106
+    # A page that marks some file yanked carries yank data: a yank it missed is shown.
+    yanked = (*HISTORY, _e(106, "yank release", "1.0"), _e(107, "yank release", "2.0"))
+    page = _page(None, WHEEL_1, WHEEL_2, yanked=frozenset({WHEEL_1}))
+    finding = _content(page, yanked, complete=False)
+    assert isinstance(finding, MirrorFinding) and finding.kind is MirrorKind.BEHIND
+    assert f"does not show {WHEEL_2} yanked (yanked at serial 107)" in finding.message
+
+
+def test_a_page_without_serial_agreeing_or_with_no_events_is_right() -> None:
+    assert _content(_page(None, WHEEL_1, WHEEL_2), HISTORY, complete=True) is None
+    roles = (_e(106, "add Owner alice"),)
+    assert judge("demo", _page(None), Upstream(105, 106, roles), complete=True) is None

@@ -110,6 +110,7 @@ def main(args: list[str], options: GuardOptions) -> int:
         pages,
         Reader(client, max_wait=options.max_wait),
         on_progress=progress or (lambda p: None),
+        complete=options.complete_mirror,
     )
     try:
         result = check.run(since, everything=ns.all, refresh=ns.refresh)

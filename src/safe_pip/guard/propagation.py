@@ -9,6 +9,15 @@ release, or ``--max-wait`` is spent.
 What "the whole release" is comes from a reference, the best one the index offers: the
 changelog's ``add … file`` entries (and the serial a page must carry to list them), else the
 uncached origin's page, else the copy with the newest serial seen.
+
+A copy without a serial, with the changelog as the reference, is judged by the guard's content
+rule (:func:`~safe_pip.index.contents.compare_listing_with_journal`): it must not still list a
+file of the release the changelog removed, nor show a yank mark the changelog changed; and it
+must list every file of the release only on an index declared a complete mirror
+(``--complete-mirror``). Elsewhere a lacking file may be filtered on purpose (a platform, a
+pre-release filter), so one file of the release listed is enough and files no copy lists are
+not asked of the file host: a filtering mirror must not hold a pipeline for files it never
+carries.
 """
 
 from __future__ import annotations
@@ -24,8 +33,9 @@ from safe_pip.guard.copies import VARIANTS, fetch_page
 from safe_pip.guard.indexes import IndexEntry
 from safe_pip.guard.refusals import NotFound, Transient
 from safe_pip.guard.timing import PROGRESS_EVERY, Timing
-from safe_pip.index.journal import ChangelogEntry
-from safe_pip.index.model import ProjectPage, page_serial
+from safe_pip.index.contents import compare_listing_with_journal
+from safe_pip.index.journal import ChangelogEntry, FileEvent, file_event_of
+from safe_pip.index.model import DistFile, ProjectPage, page_serial
 from safe_pip.index.release import release_files, release_in_journal
 from safe_pip.net.http import Session, TransportError
 from safe_pip.net.urls import redact
@@ -46,6 +56,7 @@ class CopyState:
     shows: bool = False
     first_shown: float | None = None  # seconds after the start when it first showed it all
     problem: str | None = None  # why the last fetch gave no page
+    disagrees: str | None = None  # without a serial: what it shows against the file events
 
 
 @dataclass
@@ -67,6 +78,9 @@ class ReleaseWatch:
     fallback: str = ""  # why a better reference was not used
     required: int | None = None  # the serial a copy must carry (changelog reference)
     expected: tuple[str, ...] = ()  # the release's files; learnt from copies without a reference
+    #: the project's file events in the changelog's window (changelog reference only): what
+    #: a copy without a serial is judged by
+    events: tuple[FileEvent, ...] | None = None
     copies: dict[str, CopyState] = field(default_factory=dict)
     files: dict[str, FileState] = field(default_factory=dict)
     visible_after: float | None = None
@@ -84,7 +98,9 @@ class ReleaseWatch:
                 continue
             if copy.problem is not None:
                 out.append(f"{copy.variant}: {copy.problem}")
-            elif self.required is not None and (copy.serial or 0) < self.required:
+            elif copy.disagrees is not None:
+                out.append(f"{copy.variant} (no serial): {copy.disagrees}")
+            elif copy.serial is not None and copy.serial < (self.required or 0):
                 out.append(f"{copy.variant} serial {copy.serial}, {self.required} required")
             elif not self.expected:
                 out.append(f"{copy.variant} lists no file of {self.version}")
@@ -158,6 +174,11 @@ class ReleaseGate:
         else:
             watch.required = release.serial
             watch.expected = release.files
+            watch.events = tuple(
+                event
+                for entry in entries
+                if entry.name == watch.project and (event := file_event_of(entry)) is not None
+            )
             watch.reference_note = f"serial {release.serial}, {_files(len(release.files))}"
             for name in release.files:
                 watch.files[name] = FileState(name)
@@ -231,23 +252,48 @@ class ReleaseGate:
             copy = watch.copies[variant]
             listed = release_files(page, watch.project, watch.version)
             copy.listed = sum(name in listed for name in watch.expected)
-            fresh = watch.required is None or copy.serial is None or copy.serial >= watch.required
-            copy.shows = bool(watch.expected) and copy.listed == len(watch.expected) and fresh
+            copy.shows = self._shows(watch, copy, page, listed)
             if copy.shows and copy.first_shown is None:
                 copy.first_shown = at
             for name, dist in listed.items():
                 state = watch.files.get(name)
                 if state is not None and state.url is None:
                     state.url, state.problem = dist.url, "not fetched yet"
-        probes = [f for f in watch.files.values() if f.served_after is None and f.url is not None]
+        # Not declared complete, no copy giving a serial: a file no copy lists may be filtered.
+        filtering = (
+            watch.events is not None
+            and not self.entry.complete_mirror
+            and all(c.serial is None for c in watch.copies.values())
+        )
+        needed = [f for f in watch.files.values() if f.url is not None or not filtering]
+        probes = [f for f in needed if f.served_after is None and f.url is not None]
         if probes:
             # A release can have dozens of wheels: asked at once, over the session's pool.
             with ThreadPoolExecutor(max_workers=min(PROBES, len(probes))) as pool:
                 list(pool.map(lambda state: self._probe(state, started), probes))
         if all(c.shows for c in watch.copies.values()) and all(
-            f.served_after is not None for f in watch.files.values()
+            f.served_after is not None for f in needed
         ):
             watch.visible_after = self.timing.clock() - started
+
+    def _shows(
+        self, watch: ReleaseWatch, copy: CopyState, page: ProjectPage, listed: dict[str, DistFile]
+    ) -> bool:
+        """Whether one copy shows the whole release (see the module docstring)."""
+        copy.disagrees = None
+        if copy.serial is not None or watch.events is None:
+            fresh = watch.required is None or copy.serial is None or copy.serial >= watch.required
+            return bool(watch.expected) and copy.listed == len(watch.expected) and fresh
+        complete = self.entry.complete_mirror
+        verdict = compare_listing_with_journal(page.files, watch.events, complete=complete)
+        ours = {*watch.expected, *listed}  # the release's files: other releases are not waited on
+        stale = [d for d in verdict.stale if d.filename in ours]
+        if stale:
+            copy.disagrees = str(max(stale, key=lambda d: d.serial))
+            return False
+        if complete:
+            return copy.listed == len(watch.expected)
+        return copy.listed > 0
 
     def _learn(self, watch: ReleaseWatch, pages: list[ProjectPage]) -> None:
         """Without a reference, the release is what the copy with the newest serial lists

@@ -43,8 +43,12 @@ class MirrorCheck:
         *,
         on_progress: Callable[[Progress], None] = lambda progress: None,
         clock: Callable[[], float] = time.monotonic,
+        complete: bool = False,
     ) -> None:
         self.pages = pages
+        #: the mirror carries every file of the index (``--complete-mirror``): a page
+        #: without a serial that lacks an added file is then behind, not unverifiable
+        self.complete = complete
         self.reader = reader
         self.on_progress = on_progress
         self.clock = clock
@@ -59,7 +63,7 @@ class MirrorCheck:
         findings: dict[str, MirrorFinding] = {}
         progress = Progress(0, len(projects), 0)
         for project, answer in self.pages.read_all(projects):
-            finding = judge(project, answer, journal.upstream(project))
+            finding = self._judge(project, answer, journal)
             if finding is not None:
                 # Only these may be judged again: a full audit of a big index must not keep
                 # every page's file list.
@@ -87,6 +91,9 @@ class MirrorCheck:
         result.seconds = self.clock() - start
         return result
 
+    def _judge(self, project: str, seen: Seen, journal: Journal) -> MirrorFinding | None:
+        return judge(project, seen, journal.upstream(project), complete=self.complete)
+
     def _reach_back(
         self, journal: Journal, seen: dict[str, Seen], findings: dict[str, MirrorFinding]
     ) -> None:
@@ -109,7 +116,7 @@ class MirrorCheck:
         kinds: list[MirrorKind],
     ) -> None:
         for project in [p for p, f in findings.items() if f.kind in kinds]:
-            finding = judge(project, seen[project], journal.upstream(project))
+            finding = self._judge(project, seen[project], journal)
             if finding is None:
                 del findings[project]
             else:
@@ -127,7 +134,7 @@ class MirrorCheck:
             before = befores[project]
             failure = self.pages.refresh(project)
             if failure is None:
-                return judge(project, self.pages.read(project), journal.upstream(project))
+                return self._judge(project, self.pages.read(project), journal)
             return replace(before, message=f"{before.message}; refresh failed: {failure}")
 
         refreshed = []

@@ -4,7 +4,8 @@ The rule is the guard's: a page is behind only when the journal has a *content-c
 entry (a file added or removed, a yank, a release or the project removed) newer than the
 page's serial. Role, invite and team entries raise a project's serial without changing its
 page (warehouse #12933); a mirror that waits for them is wedged (bandersnatch #1416, #1434),
-so a mirror is never reported for them.
+so a mirror is never reported for them. A page without a serial is judged by what it lists
+against the journal's file events, by the guard's content rule (:func:`judge_by_content`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from safe_pip.index.journal import ChangelogEntry, is_content_change
+from safe_pip.index.contents import compare_listing_with_journal
+from safe_pip.index.journal import ChangelogEntry, file_event_of, is_content_change
+from safe_pip.index.model import DistFile
 from safe_pip.report.mirror import MirrorFinding, MirrorKind
 
 __all__ = ["Seen", "Upstream", "judge", "judge_by_content"]
@@ -69,8 +72,13 @@ class Upstream:
         return bool(content) and content[-1].action.strip().lower() == "remove project"
 
 
-def judge(project: str, seen: Seen, upstream: Upstream) -> MirrorFinding | None:
-    """The finding for one project, or None when the mirror is right about it."""
+def judge(
+    project: str, seen: Seen, upstream: Upstream, *, complete: bool = False
+) -> MirrorFinding | None:
+    """The finding for one project, or None when the mirror is right about it.
+
+    ``complete``: the mirror is declared to carry every file of the index (no filters); it
+    matters only for pages without a serial (see :func:`judge_by_content`)."""
     content, last = upstream.content, upstream.last
     if seen.status == "failed":
         return MirrorFinding(project, MirrorKind.FAILED, seen.reason)
@@ -84,7 +92,7 @@ def judge(project: str, seen: Seen, upstream: Upstream) -> MirrorFinding | None:
             index_serial=last,
         )
     if seen.serial is None:
-        return judge_by_content(project, seen, upstream)
+        return judge_by_content(project, seen, upstream, complete=complete)
     serial = seen.serial
     if content is not None and serial < content:
         lacks, still, yanks = _differences(serial, seen.files, upstream.entries)
@@ -123,18 +131,47 @@ def judge(project: str, seen: Seen, upstream: Upstream) -> MirrorFinding | None:
     return None
 
 
-def judge_by_content(project: str, seen: Seen, upstream: Upstream) -> MirrorFinding | None:
-    """A page without a serial (a static mirror, pypiserver, Artifactory, Nexus).
+def judge_by_content(
+    project: str, seen: Seen, upstream: Upstream, *, complete: bool
+) -> MirrorFinding | None:
+    """A page without a serial (Artifactory, Nexus, proxpi, pypiserver, a static mirror),
+    judged by what it lists against the project's file events in the journal window, by the
+    guard's rule (:func:`~safe_pip.index.contents.compare_listing_with_journal`).
 
-    This is where a rule judging the page by its content against the journal's file events
-    plugs in; until one does, such a page is reported ``unverifiable`` (not shown wrong).
+    ``behind`` when the page still lists a file the journal removed, shows a yank mark the
+    journal has since changed, or (on a mirror declared ``complete``) lacks a file the journal
+    added; ``unverifiable`` when its only disagreement is a lacking file on a mirror not
+    declared complete (a filter and a lag look the same); None when it agrees with every
+    event, or the window has none for the project (a cache would have kept it longer than
+    the whole window).
     """
-    del upstream
-    return MirrorFinding(
-        project,
-        MirrorKind.UNVERIFIABLE,
-        "the mirror's page carries no serial, so it cannot be judged against the journal",
-    )
+    events = [e for entry in upstream.entries if (e := file_event_of(entry)) is not None]
+    listing = [DistFile(name, "", yanked=yanked) for name, yanked in seen.files.items()]
+    verdict = compare_listing_with_journal(listing, events, complete=complete)
+    if verdict.stale:
+        newest = max(d.serial for d in verdict.stale)
+        marks = [str(d) for d in verdict.stale if d.what in ("yanked", "unyanked")]
+        what = f"mirror serial none, index {newest} by the changelog's file events"
+        return MirrorFinding(
+            project,
+            MirrorKind.BEHIND,
+            "; ".join([what, *marks]),
+            index_serial=newest,
+            lacks=tuple(sorted(d.filename for d in verdict.stale if d.what == "missing")),
+            still_lists=tuple(sorted(d.filename for d in verdict.stale if d.what == "removed")),
+        )
+    if verdict.unexplained:
+        newest = max(d.serial for d in verdict.unexplained)
+        return MirrorFinding(
+            project,
+            MirrorKind.UNVERIFIABLE,
+            "no serial on the mirror's page, and it lacks files the index added (up to serial "
+            f"{newest}): filtered by the mirror or behind, which its content cannot tell "
+            "(--complete-mirror declares that it filters nothing)",
+            index_serial=newest,
+            lacks=tuple(sorted(d.filename for d in verdict.unexplained)),
+        )
+    return None
 
 
 def _version(filename: str) -> str | None:

@@ -22,7 +22,9 @@ class MirrorKind(str, enum.Enum):
     MISSING = "missing"  # the index has the project, the mirror answers 404
     BEHIND = "behind"  # the mirror's page misses a content change the changelog has
     AHEAD = "ahead"  # the mirror's serial is past the index's own for the project
-    UNVERIFIABLE = "unverifiable"  # no serial on the page, or the journal read cannot tell
+    #: a page without a serial whose only disagreement is a lacking file on a mirror not
+    #: declared complete (filtered or behind), or a journal read too short to tell
+    UNVERIFIABLE = "unverifiable"
     FAILED = "failed"  # the mirror's page could not be fetched or read
 
     def __str__(self) -> str:

@@ -33,10 +33,17 @@ def final_line(watch: ReleaseWatch, index: str, max_wait: float) -> str:
             f"{c.variant} at {c.first_shown:.1f} s"
             for c in sorted(watch.copies.values(), key=lambda c: c.first_shown or 0.0)
         )
+        unlisted = [f.filename for f in watch.files.values() if f.url is None]
+        files = f"{len(watch.files)} file{'' if len(watch.files) == 1 else 's'} on the file host"
+        if unlisted:
+            # Visible without them: a mirror not declared complete may filter files out.
+            files = (
+                f"{len(watch.files) - len(unlisted)} of {files}; listed by no copy, filtered "
+                f"or behind (--complete-mirror requires them): {', '.join(unlisted)}"
+            )
         return (
             f"{what}: visible everywhere after {watch.visible_after:.1f} s: "
-            f"{len(watch.copies)} copies of the page on {index} ({order}), "
-            f"{len(watch.files)} file{'' if len(watch.files) == 1 else 's'} on the file host "
+            f"{len(watch.copies)} copies of the page on {index} ({order}), {files} "
             f"({_reference(watch)})"
         )
     lagging = "; ".join(watch.lagging())
