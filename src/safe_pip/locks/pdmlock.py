@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import InputError
+from safe_pip.locks.entries import Entry, package_entries, read_entries
 from safe_pip.locks.pins import LockPins, Pin
 from safe_pip.locks.tomlfile import entry_lines, hashed_file, parse, read_text
 
@@ -69,22 +69,14 @@ def read_pdm_lock(path: str, text: str, document: Mapping[str, Any]) -> LockPins
     version = metadata["lock_version"]
     if version.split(".", 1)[0] not in _SUPPORTED_MAJORS:
         raise InputError(path, f"PDM lock_version {version!r} is not supported (4.x is)")
-    packages = document.get("package", [])
-    if not isinstance(packages, list):
-        raise InputError(path, "package must be an array of tables")
+    entries = package_entries(path, text, document, "package")
     every = pdm_sources(os.path.join(os.path.dirname(path) or ".", "pyproject.toml"))
     sources = [s for s in every if not s.find_links]
     replaced = next((s for s in sources if s.name == "pypi"), None)
+    found, skipped = read_entries(entries, _package)
     pins: list[Pin] = []
-    skipped = 0
     extras: dict[str, None] = {}
-    for number, (package, line) in enumerate(
-        zip(packages, entry_lines(text, "package", packages), strict=True)
-    ):
-        pin = _package(path, number, package, line)
-        if pin is None:
-            skipped += 1
-            continue
+    for pin in found:
         only = [s.url for s in sources if s.includes(pin.project)]
         if not only:
             only = [s.url for s in sources if not s.include and not s.excludes(pin.project)]
@@ -138,33 +130,14 @@ def pdm_sources(pyproject: str) -> list[PdmSource]:
     return sources
 
 
-def _package(path: str, number: int, package: object, line: int | None) -> Pin | None:
-    def fail(message: str) -> InputError:
-        return InputError(path, f"package[{number}]: {message}", line)
-
-    if not isinstance(package, Mapping):
-        raise fail("must be a table")
-    name = package.get("name")
-    if not isinstance(name, str) or not name:
-        raise fail("needs a name string")
-    if any(key in package for key in _NOT_FROM_INDEX):
+def _package(entry: Entry) -> Pin | None:
+    if any(key in entry.table for key in _NOT_FROM_INDEX):
         return None  # git, path, url (editables among them): not from an index
-    version = package.get("version")
-    if not isinstance(version, str):
-        raise fail("needs a version string")
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise fail(f"version {version!r} is not a valid version (PEP 440)") from None
-    raw_files = package.get("files", [])
+    version = entry.version()
+    raw_files = entry.table.get("files", [])
     if not isinstance(raw_files, list):
-        raise fail("files must be an array")
-    return Pin(
-        project=canonicalize_name(name),
-        version=version,
-        file=path,
-        line=line,
-        source="pdm",
-        requested=f"{name}=={version}",
-        files=tuple(hashed_file(fail, f"files[{i}]", raw, line) for i, raw in enumerate(raw_files)),
-    )
+        raise entry.fail("files must be an array")
+    files = [
+        hashed_file(entry.fail, f"files[{i}]", raw, entry.line) for i, raw in enumerate(raw_files)
+    ]
+    return entry.pin("pdm", version, files)

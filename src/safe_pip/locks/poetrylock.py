@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from safe_pip.errors import InputError
-from safe_pip.locks.pins import LockedFile, Pin
-from safe_pip.locks.tomlfile import entry_lines, hashed_file
+from safe_pip.locks.entries import Entry, package_entries, read_entries
+from safe_pip.locks.pins import Pin
+from safe_pip.locks.tomlfile import hashed_file
 
 _INDEX_TYPES = ("legacy",)
 _OTHER_TYPES = ("git", "directory", "file", "url")
@@ -49,33 +47,13 @@ def read_poetry_lock(path: str, text: str, document: Mapping[str, Any]) -> tuple
     old_files = metadata.get("files", {})
     if not isinstance(old_files, Mapping):
         raise InputError(path, "metadata.files must be a table")
-    packages = document.get("package", [])
-    if not isinstance(packages, list):
-        raise InputError(path, "package must be an array of tables")
-    pins: list[Pin] = []
-    skipped = 0
-    for number, (package, line) in enumerate(
-        zip(packages, entry_lines(text, "package", packages), strict=True)
-    ):
-        pin = _package(path, number, package, line, old_files)
-        if pin is None:
-            skipped += 1
-        else:
-            pins.append(pin)
-    return pins, skipped
+    return read_entries(
+        package_entries(path, text, document, "package"), lambda e: _package(e, old_files)
+    )
 
 
-def _package(
-    path: str, number: int, package: object, line: int | None, old_files: Mapping[str, Any]
-) -> Pin | None:
-    def fail(message: str) -> InputError:
-        return InputError(path, f"package[{number}]: {message}", line)
-
-    if not isinstance(package, Mapping):
-        raise fail("must be a table")
-    name = package.get("name")
-    if not isinstance(name, str) or not name:
-        raise fail("needs a name string")
+def _package(entry: Entry, old_files: Mapping[str, Any]) -> Pin | None:
+    package, fail = entry.table, entry.fail
     index: str | None = None
     source = package.get("source")
     if source is not None:
@@ -89,28 +67,11 @@ def _package(
         index = source.get("url")
         if not isinstance(index, str) or not index.startswith(("http://", "https://", "file:")):
             raise fail("source.url must be the index's URL")
-    version = package.get("version")
-    if not isinstance(version, str):
-        raise fail("needs a version string")
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise fail(f"version {version!r} is not a valid version (PEP 440)") from None
+    version = entry.version()
     raw_files = package.get("files")
     if raw_files is None:
-        raw_files = old_files.get(name, [])
+        raw_files = old_files.get(entry.name, [])
     if not isinstance(raw_files, list):
         raise fail("files must be an array")
-    files: list[LockedFile] = [
-        hashed_file(fail, f"files[{i}]", raw, line) for i, raw in enumerate(raw_files)
-    ]
-    return Pin(
-        project=canonicalize_name(name),
-        version=version,
-        file=path,
-        line=line,
-        source="poetry",
-        requested=f"{name}=={version}",
-        files=tuple(files),
-        index=index,
-    )
+    files = [hashed_file(fail, f"files[{i}]", raw, entry.line) for i, raw in enumerate(raw_files)]
+    return entry.pin("poetry", version, files, index=index)

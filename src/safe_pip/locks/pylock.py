@@ -15,12 +15,10 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from safe_pip.errors import InputError
+from safe_pip.locks.entries import Entry, package_entries, read_entries
 from safe_pip.locks.pins import LockedFile, Pin
-from safe_pip.locks.tomlfile import basename, entry_lines, parse, read_text
+from safe_pip.locks.tomlfile import basename, parse, read_text
 
 _SUPPORTED_MAJOR = 1
 
@@ -41,42 +39,16 @@ def read_pylock_counted(path: str) -> tuple[list[Pin], int]:
     major = version.split(".", 1)[0]
     if not major.isdigit() or int(major) != _SUPPORTED_MAJOR:
         raise InputError(path, f"lock-version {version!r} is not supported (1.x is)")
-    packages = document.get("packages", [])
-    if not isinstance(packages, list):
-        raise InputError(path, "packages must be an array of tables")
-    pins: list[Pin] = []
-    skipped = 0
-    lines = entry_lines(text, "packages", packages)
-    for number, (package, line) in enumerate(zip(packages, lines, strict=True)):
-        pin = _package(path, number, package, line)
-        if pin is None:
-            skipped += 1
-        else:
-            pins.append(pin)
-    return pins, skipped
+    return read_entries(package_entries(path, text, document, "packages"), _package)
 
 
-def _package(path: str, number: int, package: object, line: int | None) -> Pin | None:
-    where = f"packages[{number}]"
-
-    def fail(message: str) -> InputError:
-        return InputError(path, f"{where}: {message}", line)
-
-    if not isinstance(package, Mapping):
-        raise fail("must be a table")
-    name = package.get("name")
-    if not isinstance(name, str) or not name:
-        raise fail("needs a name string")
+def _package(entry: Entry) -> Pin | None:
+    package, fail, where = entry.table, entry.fail, entry.where
     if any(key in package for key in ("vcs", "directory", "archive")):
         return None  # not served by an index
-    version = package.get("version")
-    if version is not None:
-        if not isinstance(version, str):
-            raise fail("version must be a string")
-        try:
-            Version(version)
-        except InvalidVersion:
-            raise fail(f"version {version!r} is not a valid version (PEP 440)") from None
+    version = None
+    if package.get("version") is not None:
+        version = entry.version("version must be a string")
     index = package.get("index")
     if index is not None and not isinstance(index, str):
         raise fail("index must be a URL string")
@@ -85,20 +57,11 @@ def _package(path: str, number: int, package: object, line: int | None) -> Pin |
     if not isinstance(wheels, list):
         raise fail("wheels must be an array of tables")
     for i, wheel in enumerate(wheels):
-        files.append(_file(path, f"{where}.wheels[{i}]", wheel, line))
+        files.append(_file(entry.path, f"{where}.wheels[{i}]", wheel, entry.line))
     sdist = package.get("sdist")
     if sdist is not None:
-        files.append(_file(path, f"{where}.sdist", sdist, line))
-    return Pin(
-        project=canonicalize_name(name),
-        version=version,
-        file=path,
-        line=line,
-        source="pylock",
-        requested=f"{name}=={version}" if version else name,
-        files=tuple(files),
-        index=index,
-    )
+        files.append(_file(entry.path, f"{where}.sdist", sdist, entry.line))
+    return entry.pin("pylock", version, files, index=index)
 
 
 def _file(path: str, where: str, raw: Any, line: int | None) -> LockedFile:
@@ -134,4 +97,3 @@ def _file(path: str, where: str, raw: Any, line: int | None) -> LockedFile:
         upload_time=upload.isoformat() if isinstance(upload, datetime.datetime) else upload,
         line=line,
     )
-

@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from safe_pip.errors import InputError
+from safe_pip.locks.entries import Entry, package_entries, read_entries
 from safe_pip.locks.pins import LockedFile, Pin
-from safe_pip.locks.tomlfile import basename, entry_lines, split_hash
+from safe_pip.locks.tomlfile import basename, split_hash
 
 #: The ``version`` of uv.lock this reader knows (uv writes 1, with a ``revision`` beside it).
 _SUPPORTED_VERSION = 1
@@ -45,31 +43,11 @@ def read_uv_lock(path: str, text: str, document: Mapping[str, Any]) -> tuple[lis
         raise InputError(path, "not a uv lock file: no integer version")
     if version != _SUPPORTED_VERSION:
         raise InputError(path, f"uv.lock version {version} is not supported (1 is)")
-    packages = document.get("package", [])
-    if not isinstance(packages, list):
-        raise InputError(path, "package must be an array of tables")
-    pins: list[Pin] = []
-    skipped = 0
-    for number, (package, line) in enumerate(
-        zip(packages, entry_lines(text, "package", packages), strict=True)
-    ):
-        pin = _package(path, number, package, line)
-        if pin is None:
-            skipped += 1
-        else:
-            pins.append(pin)
-    return pins, skipped
+    return read_entries(package_entries(path, text, document, "package"), _package)
 
 
-def _package(path: str, number: int, package: object, line: int | None) -> Pin | None:
-    def fail(message: str) -> InputError:
-        return InputError(path, f"package[{number}]: {message}", line)
-
-    if not isinstance(package, Mapping):
-        raise fail("must be a table")
-    name = package.get("name")
-    if not isinstance(name, str) or not name:
-        raise fail("needs a name string")
+def _package(entry: Entry) -> Pin | None:
+    package, fail, line = entry.table, entry.fail, entry.line
     source = package.get("source")
     if not isinstance(source, Mapping) or len(source) != 1 or next(iter(source)) not in _SOURCES:
         raise fail(f"source must be a table with one of {', '.join(_SOURCES)}")
@@ -80,13 +58,7 @@ def _package(path: str, number: int, package: object, line: int | None) -> Pin |
         raise fail("source.registry must be a URL or path string")
     if not registry.startswith(("http://", "https://")):
         return None  # a local directory (uv's --find-links): no cache sits before it
-    version = package.get("version")
-    if not isinstance(version, str):
-        raise fail("a package from a registry needs a version string")
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise fail(f"version {version!r} is not a valid version (PEP 440)") from None
+    version = entry.version("a package from a registry needs a version string")
     files: list[LockedFile] = []
     wheels = package.get("wheels", [])
     if not isinstance(wheels, list):
@@ -96,16 +68,7 @@ def _package(path: str, number: int, package: object, line: int | None) -> Pin |
     sdist = package.get("sdist")
     if sdist is not None:
         files.append(_file(fail, "sdist", sdist, line))
-    return Pin(
-        project=canonicalize_name(name),
-        version=version,
-        file=path,
-        line=line,
-        source="uv",
-        requested=f"{name}=={version}",
-        files=tuple(files),
-        index=registry,
-    )
+    return entry.pin("uv", version, files, index=registry)
 
 
 def _file(
