@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import replace
-from typing import NoReturn
 
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry, denials
 from safe_pip.guard.options import GuardOptions
@@ -34,13 +34,8 @@ from safe_pip.report.findings import DEFAULT_FAIL_ON, Kind
 from safe_pip.report.formats import Format
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"safe-pip check: {message}")
-
-
-def _parser() -> _Parser:
-    p = _Parser(
+def _parser() -> CommandParser:
+    p = CommandParser(
         prog="safe-pip check",
         description="Check that every pin in requirements files and lock files (pylock.toml, "
         "uv.lock, poetry.lock, pdm.lock) is on the "

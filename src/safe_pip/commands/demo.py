@@ -22,7 +22,6 @@ nothing on the machine. The guard options given before ``demo`` are not used.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -33,9 +32,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from safe_pip.errors import ExitCode, UsageError
+from safe_pip.commands.parser import CommandParser
+from safe_pip.errors import ExitCode
 from safe_pip.guard.options import GuardOptions
 from safe_pip.testing import (
     CDN,
@@ -62,13 +62,8 @@ REFUSE_MAX_WAIT = 3
 CHILD_TIMEOUT = 120.0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"safe-pip demo: {message}")
-
-
-def _parser() -> _Parser:
-    return _Parser(
+def _parser() -> CommandParser:
+    return CommandParser(
         prog="safe-pip demo",
         description=(
             "Run plain pip and safe-pip side by side against a simulated index whose CDN "

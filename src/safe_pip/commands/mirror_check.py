@@ -13,9 +13,9 @@ import argparse
 import os
 import sys
 import time
-from typing import NoReturn
 
 from safe_pip.authority.changelog_client import ChangelogClient
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import AuthorityError, ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.setup import transport_of
@@ -29,13 +29,8 @@ from safe_pip.report.console import say
 from safe_pip.report.mirror import MirrorFormat, MirrorResult, summary_line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"safe-pip mirror-check: {message}")
-
-
-def _parser() -> _Parser:
-    p = _Parser(
+def _parser() -> CommandParser:
+    p = CommandParser(
         prog="safe-pip mirror-check",
         description="Find the projects a mirror (bandersnatch, devpi, a PyPI proxy) has "
         "wrong against the index's changelog: missing, behind, ahead. The changelog is "

@@ -20,9 +20,9 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from safe_pip.authority.state import StateStore
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import Guard, Refusal
 from safe_pip.guard.options import GuardOptions
@@ -37,14 +37,10 @@ from safe_pip.report.console import say, say_denials, write_report
 _OUTPUT_LIMIT = 4 * 1024 * 1024
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"run: {message}")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
+def _parser() -> CommandParser:
+    parser = CommandParser(
         prog="safe-pip run",
+        label="run",
         description="Run a command (uv pip install, pip-compile, …) with every index it "
         "reads through the guard; a refused view ends the command (exit 75).",
         usage="safe-pip [guard options] run [--index-url URL] [--extra-index-url URL] "

@@ -16,7 +16,6 @@ page as an empty one and resolves from whatever else it is given, so only ``inst
 
 from __future__ import annotations
 
-import argparse
 import errno
 import ipaddress
 import os
@@ -28,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
 
 from safe_pip.authority.changelog import ChangelogAuthority, ChangelogClient
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry
 from safe_pip.guard.options import GuardOptions
@@ -48,14 +47,10 @@ REMEMBER_EVERY = 60.0
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"serve: {message}")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
+def _parser() -> CommandParser:
+    parser = CommandParser(
         prog="safe-pip serve",
+        label="serve",
         description="Serve one index to many clients with every page proven fresh; refused "
         "pages answer 503. Only install and run stop pip before it installs from a partial "
         "view.",

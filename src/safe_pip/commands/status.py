@@ -9,28 +9,23 @@ the answer is to forget that one index, not to delete a directory by hand.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import NoReturn
 
 from safe_pip.authority.state import IndexState, StateStore
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import UsageError
 from safe_pip.guard.options import GuardOptions
 
 FORMAT_VERSION = 1
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"status: {message}")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
+def _parser() -> CommandParser:
+    parser = CommandParser(
         prog="safe-pip status",
+        label="status",
         description="Show what safe-pip remembers of each index (serials seen, cached journal "
         "tail) and where; --forget resets one index.",
         allow_abbrev=False,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import NoReturn
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.authority.changelog_client import ChangelogClient
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.propagation import ReleaseGate, ReleaseWatch
@@ -28,13 +28,8 @@ from safe_pip.report.console import say
 from safe_pip.report.release_gate import final_line, json_document, progress_line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"safe-pip wait: {message}")
-
-
-def _parser() -> _Parser:
-    p = _Parser(
+def _parser() -> CommandParser:
+    p = CommandParser(
         prog="safe-pip wait",
         description="Wait until each release is visible in every cached copy of its "
         "project's page (JSON and HTML, gzip and plain) and on the file host. Exit 0 visible "
