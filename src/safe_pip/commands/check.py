@@ -13,11 +13,10 @@ line and the files and sets the guard up; ``locks.checker`` judges the pins.
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import replace
 
-from safe_pip.commands.parser import CommandParser
+from safe_pip.commands.parser import CommandParser, pip_args
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry, denials
 from safe_pip.guard.options import GuardOptions
@@ -29,7 +28,7 @@ from safe_pip.locks.lockstate import as_of_of_locks, lock_inputs
 from safe_pip.locks.pins import Pin, pins_from_requirements
 from safe_pip.pip.cmdline import indexes_in_effect, parse_pip_args, resolve_settings
 from safe_pip.pip.requirements import ReqLine, index_options, read_requirements
-from safe_pip.report.console import say, write_report
+from safe_pip.report.console import emit_report, say, write_report
 from safe_pip.report.findings import DEFAULT_FAIL_ON, Kind
 from safe_pip.report.formats import Format
 
@@ -71,20 +70,6 @@ def _parser() -> CommandParser:
         index.add_argument(name, metavar="VALUE")
     index.add_argument("--trusted-host", metavar="HOST", action="append", default=[])
     return p
-
-
-def _pip_args(ns: argparse.Namespace) -> list[str]:
-    """The index options as pip's own argv, for ``parse_pip_args``."""
-    args: list[str] = []
-    for name in ("index_url", "timeout", "cert", "client_cert", "proxy"):
-        value = getattr(ns, name)
-        if value is not None:
-            args.append(f"--{name.replace('_', '-')}={value}")
-    args += [f"--extra-index-url={u}" for u in ns.extra_index_url]
-    args += [f"--trusted-host={h}" for h in ns.trusted_host]
-    args += [f"--find-links={u}" for u in ns.find_links]
-    args += ["--no-index"] * ns.no_index + ["--isolated"] * ns.isolated
-    return args
 
 
 def _fail_on(values: list[str] | None) -> frozenset[Kind]:
@@ -130,7 +115,7 @@ def main(args: list[str], options: GuardOptions) -> int:
             req_lines += lines
             pins += pins_from_requirements(lines)
     # Malformed input is reported (exit 2) before pip's configuration is even read.
-    settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
+    settings = resolve_settings(parse_pip_args("install", pip_args(ns)), os.environ)
     in_files = index_options(req_lines)
     main_url, extras, no_index = indexes_in_effect(settings, in_files)
     # PDM's sources that may each serve a package: looked at as pip looks at extra indexes.
@@ -196,7 +181,7 @@ def main(args: list[str], options: GuardOptions) -> int:
         say("nothing was checked: the view of the index was refused (exit 75)")
         return int(ExitCode.REFUSED)
     result.skipped = skipped
-    _emit(Format(ns.format).render(result), ns.output)
+    emit_report(Format(ns.format).render(result), ns.output)
     count = len(result.findings)
     failing = sum(finding.kind in fail_on for finding in result.findings)
     summary = f"{count} findings" if count else "no findings"
@@ -208,14 +193,3 @@ def main(args: list[str], options: GuardOptions) -> int:
         + (f"; {skipped} locked packages not from an index skipped" if skipped else "")
     )
     return int(ExitCode.FINDINGS if failing else ExitCode.OK)
-
-
-def _emit(report: str, output: str | None) -> None:
-    if output is None:
-        print(report, end="", flush=True)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(report)
-    except OSError as exc:
-        raise UsageError(f"cannot write the report {output}: {exc.strerror}") from None

@@ -9,13 +9,12 @@ The logic is in :mod:`safe_pip.mirrors`; this module reads the command line and 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 from safe_pip.authority.changelog_client import ChangelogClient
-from safe_pip.commands.parser import CommandParser
+from safe_pip.commands.parser import CommandParser, pip_args
 from safe_pip.errors import AuthorityError, ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.setup import transport_of
@@ -25,7 +24,7 @@ from safe_pip.mirrors.pages import DEFAULT_JOBS, MirrorPages
 from safe_pip.mirrors.upstream import Reader
 from safe_pip.net.http import make_session
 from safe_pip.pip.cmdline import default_changelog_url, parse_pip_args, resolve_settings
-from safe_pip.report.console import say
+from safe_pip.report.console import emit_report, say
 from safe_pip.report.mirror import MirrorFormat, MirrorResult, summary_line
 
 
@@ -73,16 +72,6 @@ def _parser() -> CommandParser:
     return p
 
 
-def _pip_args(ns: argparse.Namespace) -> list[str]:
-    args = [
-        f"--{name.replace('_', '-')}={getattr(ns, name)}"
-        for name in ("timeout", "cert", "client_cert", "proxy")
-        if getattr(ns, name) is not None
-    ]
-    args += [f"--trusted-host={h}" for h in ns.trusted_host]
-    return args + ["--isolated"] * ns.isolated
-
-
 def main(args: list[str], options: GuardOptions) -> int:
     try:
         ns = _parser().parse_args(args)
@@ -93,7 +82,7 @@ def main(args: list[str], options: GuardOptions) -> int:
     if ns.jobs < 1:
         raise UsageError(f"mirror-check: --jobs must be at least 1, not {ns.jobs}")
     since: AsOf | None = parse_as_of(ns.since, "--since") if ns.since else None
-    settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
+    settings = resolve_settings(parse_pip_args("install", pip_args(ns)), os.environ)
     transport = transport_of(settings)
     session = make_session(transport, pool=ns.jobs + 1)
     session.add_index(ns.mirror)
@@ -118,7 +107,7 @@ def main(args: list[str], options: GuardOptions) -> int:
         session.close()
     if progress:
         progress.clear()
-    _emit(MirrorFormat(ns.format).render(result), ns.output)
+    emit_report(MirrorFormat(ns.format).render(result), ns.output)
     say(summary_line(result))
     counts = result.counts()
     if result.projects > 1 and counts["missing"] == result.projects:
@@ -159,15 +148,3 @@ class _ProgressLine:
         if self._shown:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
-
-
-def _emit(report: str, output: str | None) -> None:
-    if output is None:
-        print(report, end="", flush=True)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(report)
-    except OSError as exc:
-        raise UsageError(f"cannot write the report {output}: {exc.strerror}") from None
-

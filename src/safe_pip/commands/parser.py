@@ -20,3 +20,18 @@ class CommandParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.label}: {message}")
+
+
+def pip_args(ns: argparse.Namespace) -> list[str]:
+    """The index and network options a command took (those of pip's it offers), as pip's own
+    argv, for ``parse_pip_args``."""
+    args = [
+        f"--{name.replace('_', '-')}={getattr(ns, name)}"
+        for name in ("index_url", "timeout", "cert", "client_cert", "proxy")
+        if getattr(ns, name, None) is not None
+    ]
+    args += [f"--extra-index-url={u}" for u in getattr(ns, "extra_index_url", [])]
+    args += [f"--trusted-host={h}" for h in ns.trusted_host]
+    args += [f"--find-links={u}" for u in getattr(ns, "find_links", [])]
+    args += ["--no-index"] * getattr(ns, "no_index", False)
+    return args + ["--isolated"] * ns.isolated

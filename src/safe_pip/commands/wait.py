@@ -8,14 +8,13 @@ host show the whole release (:mod:`safe_pip.guard.propagation`), or says what st
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.authority.changelog_client import ChangelogClient
-from safe_pip.commands.parser import CommandParser
+from safe_pip.commands.parser import CommandParser, pip_args
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.propagation import ReleaseGate, ReleaseWatch
@@ -59,23 +58,13 @@ def _release(text: str) -> tuple[str, str]:
     return canonicalize_name(name.strip()), version.strip()
 
 
-def _pip_args(ns: argparse.Namespace) -> list[str]:
-    args = [
-        f"--{name.replace('_', '-')}={getattr(ns, name)}"
-        for name in ("index_url", "timeout", "cert", "client_cert", "proxy")
-        if getattr(ns, name) is not None
-    ]
-    args += [f"--trusted-host={h}" for h in ns.trusted_host]
-    return args + ["--isolated"] * ns.isolated
-
-
 def main(args: list[str], options: GuardOptions) -> int:
     try:
         ns = _parser().parse_args(args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     wanted = list(dict.fromkeys(_release(text) for text in ns.releases))
-    settings = resolve_settings(parse_pip_args("install", _pip_args(ns)), os.environ)
+    settings = resolve_settings(parse_pip_args("install", pip_args(ns)), os.environ)
     main_url, _extras, no_index = indexes_in_effect(settings, index_options([]))
     if no_index or not main_url.startswith(("http://", "https://")):
         raise UsageError(f"safe-pip wait: no index to wait on ({main_url or '--no-index'})")

@@ -82,3 +82,15 @@ def write_report(path: str, guard: Guard, command: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise UsageError(f"cannot write the guard report {path}: {exc.strerror}") from exc
+
+
+def emit_report(report: str, output: str | None) -> None:
+    """A rendered report (check, mirror-check) on stdout, or written to ``output``."""
+    if output is None:
+        print(report, end="", flush=True)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(report)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report {output}: {exc.strerror}") from None
