@@ -45,17 +45,14 @@ from datetime import date, datetime, timezone
 from typing import Literal
 
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import AuthorityError, UsageError
 from safe_pip.index.journal import ADD_FILE, REMOVE_FILE, ChangelogEntry
 from safe_pip.index.pages import DistFile, ProjectPage
+from safe_pip.index.release import version_of
 
 __all__ = [
     "AsOf",
@@ -205,15 +202,6 @@ class PageAtPoint:
     reyanked: tuple[str, ...] = ()  # versions yanked at the point but unyanked since
 
 
-def _file_version(filename: str) -> str | None:
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-
-
 def _upload_moment(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -273,7 +261,7 @@ def _by_journal(page: ProjectPage | None, history: ProjectHistory) -> PageAtPoin
     # Lost: gone from the page since the point, though there at it (a stale page that still
     # lists a removed file keeps it, and loses nothing).
     listed = {f.filename for f in page.files} if page is not None else set()
-    listed_versions = {_file_version(name) for name in listed}
+    listed_versions = {version_of(name) for name in listed}
     lost = [f for f in history.removed_files if f not in history.added and f not in listed]
     lost += [
         f"release {v}"
@@ -296,7 +284,7 @@ def _by_journal(page: ProjectPage | None, history: ProjectHistory) -> PageAtPoin
         if not history.first_yank:
             kept.append(dist)
             continue
-        version = _file_version(dist.filename)
+        version = version_of(dist.filename)
         if version is None:
             unknown.append(dist.filename)  # cannot tell whether a yank after the point is its
             continue
@@ -325,8 +313,8 @@ def _with_files(
     and releases whose every listed file was dropped."""
     versions = page.versions
     if versions is not None:
-        listed = {_file_version(f.filename) for f in page.files}
-        remaining = {_file_version(f.filename) for f in kept}
+        listed = {version_of(f.filename) for f in page.files}
+        remaining = {version_of(f.filename) for f in kept}
         versions = tuple(
             v
             for v in versions

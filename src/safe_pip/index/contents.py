@@ -33,16 +33,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.index.journal import FileEvent
 from safe_pip.index.model import DistFile
+from safe_pip.index.release import version_of
 
 __all__ = ["ListingDisagreement", "ListingVerdict", "compare_listing_with_journal"]
 
@@ -91,17 +86,8 @@ class ListingVerdict:
         return max(found, key=lambda d: d.serial) if found else None
 
 
-def _version_of(filename: str) -> str | None:
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-
-
 def _version_key(filename: str) -> str | None:
-    version = _version_of(filename)
+    version = version_of(filename)
     return None if version is None else _normal(version)
 
 

@@ -50,6 +50,12 @@ def release_of(filename: str) -> tuple[str, str] | None:
     return str(name), str(version)
 
 
+def version_of(filename: str) -> str | None:
+    """The version of a wheel or sdist file name; None for other names."""
+    release = release_of(filename)
+    return release[1] if release else None
+
+
 @dataclass(frozen=True)
 class JournalRelease:
     """What the journal says one release has: its live files, and the serial a page must

@@ -16,16 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion
-
 from safe_pip.guard.guard import Guard, IndexEntry, Refused
 from safe_pip.index.pages import DistFile, ProjectPage
+from safe_pip.index.release import release_of
 from safe_pip.locks.pins import LockedFile, Pin, same_version
 from safe_pip.net.urls import strip_credentials
 from safe_pip.report.findings import CheckResult, Finding, Kind
@@ -56,21 +49,6 @@ class _Listed:
 
     entry: IndexEntry
     dist: DistFile
-
-
-def _release_of(filename: str) -> tuple[str, str] | None:
-    """(canonical project, version) of a wheel or sdist file name; None for others, as pip
-    skips file names it cannot parse."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _build, _tags = parse_wheel_filename(filename)
-        elif filename.endswith((".tar.gz", ".zip")):
-            name, version = parse_sdist_filename(filename)
-        else:
-            return None
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return str(name), str(version)
 
 
 class PinChecker:
@@ -185,7 +163,7 @@ class PinChecker:
         for entry in self._entries(pin):
             page = self.pages.get((entry.number, pin.project))
             for dist in page.files if page else ():
-                release = _release_of(dist.filename)
+                release = release_of(dist.filename)
                 if release and release[0] == pin.project and same_version(release[1], pin.version):
                     out.append(_Listed(entry, dist))
         return out
@@ -239,7 +217,7 @@ class PinChecker:
 
     def _missing(self, pin: Pin, entries: list[IndexEntry]) -> None:
         for name in self.find_links.filenames:
-            release = _release_of(name)
+            release = release_of(name)
             if (
                 release
                 and release[0] == pin.project

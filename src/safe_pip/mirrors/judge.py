@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_version,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 
 from safe_pip.index.contents import compare_listing_with_journal
 from safe_pip.index.journal import ChangelogEntry, file_event_of, is_content_change
 from safe_pip.index.model import DistFile
+from safe_pip.index.release import version_of
 from safe_pip.report.mirror import MirrorFinding, MirrorKind
 
 __all__ = ["Seen", "Upstream", "judge", "judge_by_content"]
@@ -174,15 +171,6 @@ def judge_by_content(
     return None
 
 
-def _version(filename: str) -> str | None:
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
-        return None
-
-
 def _differences(
     serial: int, files: Mapping[str, bool], entries: Sequence[ChangelogEntry]
 ) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
@@ -205,7 +193,7 @@ def _differences(
         elif lowered == "remove release" and version:
             removed_versions.add(version)
             for filename in present:
-                if (found := _version(filename)) and canonicalize_version(found) == version:
+                if (found := version_of(filename)) and canonicalize_version(found) == version:
                     present[filename] = False
         elif lowered in ("yank release", "unyank release") and version and entry.version:
             yanked[version] = (entry.version, lowered == "yank release")
@@ -215,7 +203,7 @@ def _differences(
     lacks = tuple(sorted(f for f, there in present.items() if there and f not in files))
     still = []
     for filename in files:
-        version = _version(filename)
+        version = version_of(filename)
         key = canonicalize_version(version) if version else None
         listed = present.get(filename)
         if listed is False or (listed is None and (gone or key in removed_versions)):
@@ -223,7 +211,9 @@ def _differences(
     yanks = []
     for version, (written, now) in sorted(yanked.items()):
         shown = [
-            y for f, y in files.items() if (v := _version(f)) and canonicalize_version(v) == version
+            y
+            for f, y in files.items()
+            if (v := version_of(f)) and canonicalize_version(v) == version
         ]
         if shown and any(y != now for y in shown):
             state = "yanked" if now else "not yanked"
