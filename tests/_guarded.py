@@ -1,4 +1,4 @@
-"""Helpers shared by the fault, bad-input and security tests: run safe-pip, read what it did."""
+"""Helpers shared by the end-to-end tests: run safe-pip, read what it did."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from safe_pip.cli import main
+from safe_pip.testing import CDN
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -32,6 +35,16 @@ def safe_pip(
         timeout=timeout,
         check=False,
     )
+
+
+def check(
+    capsys: pytest.CaptureFixture[str], cdn: CDN, *args: str, guard: tuple[str, ...] = ()
+) -> tuple[int, str, str]:
+    """``safe-pip check ARGS`` in this process, the CDN's changelog its authority."""
+    capsys.readouterr()
+    code = main(["--changelog", cdn.changelog_url, *guard, "check", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def tree(path: Path) -> dict[str, bytes]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import requests
+from _guarded import check
 
 from safe_pip.cli import main
 from safe_pip.testing import CDN, Origin
@@ -19,12 +20,7 @@ DATA = Path(__file__).parent / "data" / "check"
 SCHEMA = json.loads((DATA / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Anything that would leave 127.0.0.1 goes to a dead proxy and fails at once."""
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_network")  # conftest
 
 
 @pytest.fixture
@@ -41,15 +37,6 @@ def origin() -> Iterator[Origin]:
 def cdn(origin: Origin) -> Iterator[CDN]:
     with CDN(origin, edges=1) as server:
         yield server
-
-
-def check(
-    capsys: pytest.CaptureFixture[str], cdn: CDN, *args: str, guard: tuple[str, ...] = ()
-) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(["--changelog", cdn.changelog_url, *guard, "check", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sha256(origin: Origin, filename: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from _guarded import tool
+from _guarded import check, tool
 
 from safe_pip.cli import main
 from safe_pip.testing import CDN, Origin, fill_cache
@@ -30,12 +30,7 @@ DATA = Path(__file__).parent / "data"
 SCHEMA = json.loads((DATA / "check" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Anything that would leave 127.0.0.1 goes to a dead proxy and fails at once."""
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_network")  # conftest
 
 
 @dataclass
@@ -80,21 +75,26 @@ def indexes() -> Iterator[Indexes]:
             yield Indexes(main, cdn, private)
 
 
-def check(
-    capsys: pytest.CaptureFixture[str], cdn: CDN, *args: str, guard: tuple[str, ...] = ()
-) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(["--changelog", cdn.changelog_url, *guard, "check", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def header_line(text: str, name: str) -> int:
     """The line of the ``[[package]]`` header of the entry named ``name``."""
     lines = text.splitlines()
     at = lines.index(f'name = "{name}"')
     assert lines[at - 1] == "[[package]]"
     return at  # 1-based line of the header, one above the name
+
+
+def assert_broken_index_found(
+    capsys: pytest.CaptureFixture[str], idx: Indexes, lock: str, text: str
+) -> None:
+    """After ``break_index``, a check of the lock names each finding at its entry's line."""
+    break_index(idx.main)
+    code, out, err = check(capsys, idx.cdn, "-i", idx.cdn.simple_url, lock)
+    assert code == 1, err
+    assert [line.split(": ", 3)[:3] for line in out.splitlines()] == [
+        [f"{lock}:{header_line(text, 'beta')}", "beta 1.0", "changed"],
+        [f"{lock}:{header_line(text, 'delta')}", "delta 3.0", "missing"],
+        [f"{lock}:{header_line(text, 'gamma')}", "gamma 0.5", "yanked"],
+    ]
 
 
 def uv_lock(project: Path, idx: Indexes) -> str:
@@ -256,14 +256,7 @@ def test_poetry_lock_two_sources(
     assert "checked 5 pins in 1 files on 2 indexes: no findings" in err
     assert "skipped" not in err
 
-    break_index(indexes.main)
-    code, out, err = check(capsys, indexes.cdn, "-i", indexes.cdn.simple_url, str(lock))
-    assert code == 1, err
-    assert [line.split(": ", 3)[:3] for line in out.splitlines()] == [
-        [f"{lock}:{header_line(text, 'beta')}", "beta 1.0", "changed"],
-        [f"{lock}:{header_line(text, 'delta')}", "delta 3.0", "missing"],
-        [f"{lock}:{header_line(text, 'gamma')}", "gamma 0.5", "yanked"],
-    ]
+    assert_broken_index_found(capsys, indexes, str(lock), text)
 
 
 def test_poetry_lock_hash_mismatch(
@@ -303,14 +296,7 @@ def test_pdm_lock_sources_from_pyproject(
         "checked 5 pins in 1 files on 2 indexes: no findings; "
         "1 locked packages not from an index skipped" in err
     )
-    break_index(indexes.main)
-    code, out, err = check(capsys, indexes.cdn, "-i", indexes.cdn.simple_url, lock)
-    assert code == 1, err
-    assert [line.split(": ", 3)[:3] for line in out.splitlines()] == [
-        [f"{lock}:{header_line(text, 'beta')}", "beta 1.0", "changed"],
-        [f"{lock}:{header_line(text, 'delta')}", "delta 3.0", "missing"],
-        [f"{lock}:{header_line(text, 'gamma')}", "gamma 0.5", "yanked"],
-    ]
+    assert_broken_index_found(capsys, indexes, lock, text)
 
 
 def test_all_lock_kinds_at_once_beside_requirements(

@@ -20,12 +20,7 @@ SCHEMA = json.loads(
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Anything that would leave 127.0.0.1 goes to a dead proxy and fails at once."""
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_network")  # conftest
 
 
 @pytest.fixture

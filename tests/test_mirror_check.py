@@ -19,12 +19,7 @@ from safe_pip.testing import CDN, PROFILES, Mirror, Origin
 A2 = "alpha-2.0-py3-none-any.whl"
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Anything that would leave 127.0.0.1 goes to a dead proxy and fails at once."""
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_network")  # conftest
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ references used without a changelog."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -19,12 +20,7 @@ ORDER = {("json", "gzip"): 0.0, ("html", "gzip"): 0.3, ("json", "identity"): 0.6
          ("html", "identity"): 0.9}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Anything that would leave 127.0.0.1 goes to a dead proxy and fails at once."""
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_network")  # conftest
 
 
 @pytest.fixture
@@ -34,13 +30,14 @@ def origin() -> Iterator[Origin]:
         yield server
 
 
-def make_cdn(origin: Origin, delays: Mapping[tuple[str, str], float | None]) -> CDN:
-    cdn = CDN(origin, edges=1, per_variant_purge_delays=dict(delays)).start()
-    fill_cache(cdn, "alpha")  # earlier readers: every copy holds the page without 2.0
-    # A first wait (for 1.0, visible at once) imports pip's parser and the guard, up to a
-    # second on a busy machine: done before the upload, so the purges are timed from a look.
-    assert main(["wait", "-i", cdn.simple_url, "alpha==1.0"]) == 0
-    return cdn
+@contextlib.contextmanager
+def started_cdn(origin: Origin, delays: Mapping[tuple[str, str], float | None]) -> Iterator[CDN]:
+    with CDN(origin, edges=1, per_variant_purge_delays=dict(delays)) as cdn:
+        fill_cache(cdn, "alpha")  # earlier readers: every copy holds the page without 2.0
+        # A first wait (for 1.0, visible at once) imports pip's parser and the guard, up to a
+        # second on a busy machine: done before the upload, so the purges are timed from a look.
+        assert main(["wait", "-i", cdn.simple_url, "alpha==1.0"]) == 0
+        yield cdn
 
 
 def wait(
@@ -54,18 +51,20 @@ def wait(
     return code, json.loads(out), err, elapsed
 
 
+def wait_on_cdn(
+    capsys: pytest.CaptureFixture[str], cdn: CDN, *specs: str, max_wait: str
+) -> tuple[int, dict[str, Any], str, float]:
+    """Wait for the releases on the CDN, its changelog the reference."""
+    guard = ("--changelog", cdn.changelog_url, "--max-wait", max_wait)
+    return wait(capsys, "-i", cdn.simple_url, *specs, guard=guard)
+
+
 def test_release_reaching_the_copies_one_by_one(
     origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdn = make_cdn(origin, ORDER)
-    try:
+    with started_cdn(origin, ORDER) as cdn:
         serial = origin.publish("alpha", "2.0")
-        code, doc, err, _ = wait(
-            capsys, "-i", cdn.simple_url, "alpha==2.0",
-            guard=("--changelog", cdn.changelog_url, "--max-wait", "20"),
-        )  # fmt: skip
-    finally:
-        cdn.stop()
+        code, doc, err, _ = wait_on_cdn(capsys, cdn, "alpha==2.0", max_wait="20")
     assert code == 0, err
     (release,) = doc["releases"]
     assert release["state"] == "visible"
@@ -90,16 +89,10 @@ def test_release_reaching_the_copies_one_by_one(
 def test_a_copy_never_purged_is_named_at_the_deadline(
     origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdn = make_cdn(origin, {**ORDER, ("html", "identity"): None})
-    try:
+    with started_cdn(origin, {**ORDER, ("html", "identity"): None}) as cdn:
         old = origin.project_serial("alpha")
         serial = origin.publish("alpha", "2.0")
-        code, doc, err, elapsed = wait(
-            capsys, "-i", cdn.simple_url, "alpha==2.0",
-            guard=("--changelog", cdn.changelog_url, "--max-wait", "1.5"),
-        )  # fmt: skip
-    finally:
-        cdn.stop()
+        code, doc, err, elapsed = wait_on_cdn(capsys, cdn, "alpha==2.0", max_wait="1.5")
     assert code == 75, err
     assert 1.5 <= elapsed < 10
     (release,) = doc["releases"]
@@ -114,15 +107,9 @@ def test_a_copy_never_purged_is_named_at_the_deadline(
 def test_a_file_the_host_serves_late(
     origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdn = make_cdn(origin, {})
-    try:
+    with started_cdn(origin, {}) as cdn:
         origin.publish("alpha", "2.0", file_delay=1.0)
-        code, doc, err, _ = wait(
-            capsys, "-i", cdn.simple_url, "alpha==2.0",
-            guard=("--changelog", cdn.changelog_url, "--max-wait", "20"),
-        )  # fmt: skip
-    finally:
-        cdn.stop()
+        code, doc, err, _ = wait_on_cdn(capsys, cdn, "alpha==2.0", max_wait="20")
     assert code == 0, err
     (release,) = doc["releases"]
     assert all(c["first_shown_after_s"] < 0.5 for c in release["copies"])  # pages at once
@@ -134,15 +121,11 @@ def test_a_file_the_host_serves_late(
 def test_a_version_never_uploaded_is_exit_1_at_once(
     origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdn = make_cdn(origin, {})
-    try:
+    with started_cdn(origin, {}) as cdn:
         head = origin.publish("alpha", "2.0")
-        code, doc, err, elapsed = wait(
-            capsys, "-i", cdn.simple_url, "alpha==2.0", "Alpha==2.1",
-            guard=("--changelog", cdn.changelog_url, "--max-wait", "60"),
-        )  # fmt: skip
-    finally:
-        cdn.stop()
+        code, doc, err, elapsed = wait_on_cdn(
+            capsys, cdn, "alpha==2.0", "Alpha==2.1", max_wait="60"
+        )
     assert code == 1, err
     assert elapsed < 5  # not a wait: --max-wait is 60 s
     assert [r["state"] for r in doc["releases"]] == ["not-waited", "no-such-release"]
@@ -157,8 +140,7 @@ def test_a_version_never_uploaded_is_exit_1_at_once(
 def test_without_a_changelog_the_origin_is_the_reference(
     origin: Origin, state_dir: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdn = make_cdn(origin, {("html", "gzip"): 0.4})
-    try:
+    with started_cdn(origin, {("html", "gzip"): 0.4}) as cdn:
         origin.publish("alpha", "2.0")
         code, doc, err, _ = wait(
             capsys, "-i", cdn.simple_url, "alpha==2.0",
@@ -174,8 +156,6 @@ def test_without_a_changelog_the_origin_is_the_reference(
         )  # fmt: skip
         assert code == 1, err
         assert f"the origin {origin.simple_url}alpha/ lists no file of it" in err
-    finally:
-        cdn.stop()
 
 
 def test_with_neither_the_newest_serial_seen_is_the_reference(
@@ -183,8 +163,7 @@ def test_with_neither_the_newest_serial_seen_is_the_reference(
 ) -> None:
     with Origin(profile="proxy-mirror") as mirror:  # its changelog answers 405
         mirror.publish("alpha", "1.0")
-        cdn = make_cdn(mirror, {("json", "identity"): 0.3})
-        try:
+        with started_cdn(mirror, {("json", "identity"): 0.3}) as cdn:
             mirror.publish("alpha", "2.0")
             code, doc, err, _ = wait(
                 capsys, "-i", cdn.simple_url, "alpha==2.0",
@@ -195,8 +174,6 @@ def test_with_neither_the_newest_serial_seen_is_the_reference(
             code_missing, _, err_missing, _ = wait(
                 capsys, "-i", cdn.simple_url, "alpha==3.0", guard=("--max-wait", "0.5")
             )
-        finally:
-            cdn.stop()
     assert code == 0, err
     (release,) = doc["releases"]
     assert release["reference"] == "newest serial seen"
@@ -241,6 +218,16 @@ TAGS = ["cp312-cp312-manylinux_2_28_x86_64", "cp312-cp312-win_amd64"]
 WINDOWS = "alpha-2.0-cp312-cp312-win_amd64.whl"
 
 
+def wait_undeclared_and_complete(
+    capsys: pytest.CaptureFixture[str], cdn: CDN, guard: tuple[str, ...]
+) -> tuple[tuple[int, dict[str, Any], str, float], tuple[int, dict[str, Any], str, float]]:
+    """Wait for alpha 2.0 on the mirror, then again with it declared complete."""
+    args = ("-i", cdn.simple_url, "alpha==2.0")
+    return wait(capsys, *args, guard=guard), wait(
+        capsys, *args, guard=("--complete-mirror", *guard)
+    )
+
+
 def test_a_serialless_mirror_behind_by_an_upload_is_still_propagating(
     state_dir: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -249,10 +236,7 @@ def test_a_serialless_mirror_behind_by_an_upload_is_still_propagating(
         fill_cache(cdn, "alpha", api=False)
         serial = mirror.publish("alpha", "2.0")
         guard = ("--changelog", mirror.upstream_changelog_url, "--max-wait", "1")
-        code, doc, err, _ = wait(capsys, "-i", cdn.simple_url, "alpha==2.0", guard=guard)
-        complete = wait(
-            capsys, "-i", cdn.simple_url, "alpha==2.0", guard=("--complete-mirror", *guard)
-        )
+        (code, doc, err, _), complete = wait_undeclared_and_complete(capsys, cdn, guard)
     # Nothing of the release listed: not visible, declared complete or not.
     assert code == 75, err
     (release,) = doc["releases"]
@@ -279,10 +263,7 @@ def test_a_serialless_mirror_filtering_a_platform_holds_no_wait_unless_declared_
             index.add_wheels("alpha", "2.0", kept)
         with CDN(filtered, edges=1) as cdn:
             guard = ("--changelog", upstream.changelog_url, "--max-wait", "1")
-            code, doc, err, _ = wait(capsys, "-i", cdn.simple_url, "alpha==2.0", guard=guard)
-            declared = wait(
-                capsys, "-i", cdn.simple_url, "alpha==2.0", guard=("--complete-mirror", *guard)
-            )
+            (code, doc, err, _), declared = wait_undeclared_and_complete(capsys, cdn, guard)
     assert code == 0, err
     (release,) = doc["releases"]
     assert release["state"] == "visible"
