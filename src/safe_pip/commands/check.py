@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from safe_pip.commands.parser import CommandParser, pip_args
+from safe_pip.commands.parser import CommandParser, add_network_options, pip_args
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.guard import ACCESS_DENIED, IndexEntry, denials
 from safe_pip.guard.options import GuardOptions
@@ -65,10 +65,7 @@ def _parser() -> CommandParser:
     index.add_argument("--extra-index-url", metavar="URL", action="append", default=[])
     index.add_argument("--no-index", action="store_true")
     index.add_argument("-f", "--find-links", metavar="URL", action="append", default=[])
-    index.add_argument("--isolated", action="store_true", help="ignore pip's configuration")
-    for name in ("--timeout", "--cert", "--client-cert", "--proxy"):
-        index.add_argument(name, metavar="VALUE")
-    index.add_argument("--trusted-host", metavar="HOST", action="append", default=[])
+    add_network_options(index)
     return p
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 from safe_pip.authority.changelog_client import ChangelogClient
-from safe_pip.commands.parser import CommandParser, pip_args
+from safe_pip.commands.parser import CommandParser, add_network_options, pip_args
 from safe_pip.errors import AuthorityError, ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.setup import transport_of
@@ -65,10 +65,7 @@ def _parser() -> CommandParser:
         help=f"pages read at once [{DEFAULT_JOBS}]",
     )
     net = p.add_argument_group("pip's network options (as pip install takes them)")
-    net.add_argument("--isolated", action="store_true", help="ignore pip's configuration")
-    for name in ("--timeout", "--cert", "--client-cert", "--proxy"):
-        net.add_argument(name, metavar="VALUE")
-    net.add_argument("--trusted-host", metavar="HOST", action="append", default=[])
+    add_network_options(net)
     return p
 
 

@@ -22,6 +22,15 @@ class CommandParser(argparse.ArgumentParser):
         raise UsageError(f"{self.label}: {message}")
 
 
+def add_network_options(group: argparse._ArgumentGroup) -> None:
+    """pip's network options, last in a command's group of pip options (``pip_args`` gives
+    them back as pip's argv)."""
+    group.add_argument("--isolated", action="store_true", help="ignore pip's configuration")
+    for name in ("--timeout", "--cert", "--client-cert", "--proxy"):
+        group.add_argument(name, metavar="VALUE")
+    group.add_argument("--trusted-host", metavar="HOST", action="append", default=[])
+
+
 def pip_args(ns: argparse.Namespace) -> list[str]:
     """The index and network options a command took (those of pip's it offers), as pip's own
     argv, for ``parse_pip_args``."""

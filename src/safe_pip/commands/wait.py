@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safe_pip.authority.changelog_client import ChangelogClient
-from safe_pip.commands.parser import CommandParser, pip_args
+from safe_pip.commands.parser import CommandParser, add_network_options, pip_args
 from safe_pip.errors import ExitCode, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.propagation import ReleaseGate, ReleaseWatch
@@ -40,10 +40,7 @@ def _parser() -> CommandParser:
     p.add_argument("--format", choices=["text", "json"], default="text")
     index = p.add_argument_group("pip's index options (as pip install takes them)")
     index.add_argument("-i", "--index-url", metavar="URL")
-    index.add_argument("--isolated", action="store_true", help="ignore pip's configuration")
-    for name in ("--timeout", "--cert", "--client-cert", "--proxy"):
-        index.add_argument(name, metavar="VALUE")
-    index.add_argument("--trusted-host", metavar="HOST", action="append", default=[])
+    add_network_options(index)
     return p
 
 
