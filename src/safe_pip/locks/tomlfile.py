@@ -105,20 +105,29 @@ def hashed_file(
 ) -> LockedFile:
     """One ``{file = NAME, hash = "algo:hex"}`` entry (Poetry; PDM, which may write ``url``
     instead of ``file``)."""
-    if not isinstance(raw, Mapping):
-        raise fail(f"{where} must be a table")
-    for key in ("file", "url", "hash"):
-        if key in raw and not isinstance(raw[key], str):
-            raise fail(f"{where}.{key} must be a string")
-    url = raw.get("url")
-    filename = raw.get("file") or basename(url or "")
+    table = string_table(fail, where, raw, ("file", "url", "hash"))
+    url = table.get("url")
+    filename = table.get("file") or basename(url or "")
     if not filename:
         raise fail(f"{where} needs a file name or url")
-    pair = split_hash(raw.get("hash"))
+    pair = split_hash(table.get("hash"))
     if pair is None:
         raise fail(f"{where} needs a hash 'algorithm:hexdigest'")
     hashes = {pair[0]: pair[1]}
     return LockedFile(filename, url, hashes, size=None, upload_time=None, line=line)
+
+
+def string_table(
+    fail: Callable[[str], InputError], where: str, raw: object, keys: tuple[str, ...]
+) -> Mapping[str, Any]:
+    """``raw`` as a table whose ``keys``, where present, are strings (a file entry of uv,
+    Poetry or PDM)."""
+    if not isinstance(raw, Mapping):
+        raise fail(f"{where} must be a table")
+    for key in keys:
+        if key in raw and not isinstance(raw[key], str):
+            raise fail(f"{where}.{key} must be a string")
+    return raw
 
 
 def basename(url: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from safe_pip.errors import InputError
 from safe_pip.locks.entries import Entry, package_entries, read_entries
 from safe_pip.locks.pins import LockedFile, Pin
-from safe_pip.locks.tomlfile import basename, split_hash
+from safe_pip.locks.tomlfile import basename, split_hash, string_table
 
 #: The ``version`` of uv.lock this reader knows (uv writes 1, with a ``revision`` beside it).
 _SUPPORTED_VERSION = 1
@@ -74,22 +74,18 @@ def _package(entry: Entry) -> Pin | None:
 def _file(
     fail: Callable[[str], InputError], where: str, raw: object, line: int | None
 ) -> LockedFile:
-    if not isinstance(raw, Mapping):
-        raise fail(f"{where} must be a table")
-    for key in ("url", "path", "filename", "hash", "upload-time"):
-        if key in raw and not isinstance(raw[key], str):
-            raise fail(f"{where}.{key} must be a string")
-    url = raw.get("url")
-    filename = raw.get("filename") or basename(url or raw.get("path") or "")
+    table = string_table(fail, where, raw, ("url", "path", "filename", "hash", "upload-time"))
+    url = table.get("url")
+    filename = table.get("filename") or basename(url or table.get("path") or "")
     if not filename:
         raise fail(f"{where} needs a url, path or filename")
     hashes: dict[str, str] = {}
-    if "hash" in raw:
-        pair = split_hash(raw["hash"])
+    if "hash" in table:
+        pair = split_hash(table["hash"])
         if pair is None:
             raise fail(f"{where}.hash must be 'algorithm:hexdigest'")
         hashes[pair[0]] = pair[1]
-    size = raw.get("size")
+    size = table.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise fail(f"{where}.size must be a non-negative integer")
     return LockedFile(
@@ -97,6 +93,6 @@ def _file(
         url=url,
         hashes=hashes,
         size=size,
-        upload_time=raw.get("upload-time"),
+        upload_time=table.get("upload-time"),
         line=line,
     )
