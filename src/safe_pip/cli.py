@@ -14,10 +14,10 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
 
 from safe_pip import __version__
 from safe_pip.commands.install import run
+from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import SafePipError, UsageError
 from safe_pip.guard.options import GuardOptions
 from safe_pip.index.asof import parse_as_of
@@ -44,12 +44,9 @@ def available_tool_commands() -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> NoReturn:
-            raise UsageError(message)
-
-    parser = _Parser(
+    parser = CommandParser(
         prog="safe-pip",
+        label="",
         description=(
             "Run pip with every index page proven fresh against the index's serial; stale "
             "views are waited out, then refused with nothing installed (exit 75)."

@@ -12,14 +12,14 @@ from safe_pip.errors import UsageError
 class CommandParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors read ``LABEL: message``; the label is the
     ``prog`` (``safe-pip check``) unless given (``run``, ``serve`` and ``status`` say their
-    name alone)."""
+    name alone; the top-level parser, no label, says the message alone)."""
 
     def __init__(self, prog: str, *, label: str | None = None, **kwargs: Any) -> None:
         super().__init__(prog=prog, **kwargs)
         self.label = prog if label is None else label
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.label}: {message}")
+        raise UsageError(f"{self.label}: {message}" if self.label else message)
 
 
 def add_network_options(group: argparse._ArgumentGroup) -> None:
