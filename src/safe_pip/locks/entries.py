@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from safe_pip.errors import InputError
 from safe_pip.locks.pins import LockedFile, Pin
-from safe_pip.locks.tomlfile import entry_lines
+from safe_pip.locks.tomlfile import entry_lines, hashed_file
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,10 @@ def read_entries(
         else:
             pins.append(pin)
     return pins, skipped
+
+
+def hashed_files(entry: Entry, raw: object) -> list[LockedFile]:
+    """An entry's ``files`` array of ``{file, hash}`` tables (Poetry; PDM)."""
+    if not isinstance(raw, list):
+        raise entry.fail("files must be an array")
+    return [hashed_file(entry.fail, f"files[{i}]", item, entry.line) for i, item in enumerate(raw)]

@@ -26,9 +26,9 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from safe_pip.errors import InputError
-from safe_pip.locks.entries import Entry, package_entries, read_entries
+from safe_pip.locks.entries import Entry, hashed_files, package_entries, read_entries
 from safe_pip.locks.pins import LockPins, Pin
-from safe_pip.locks.tomlfile import entry_lines, hashed_file, parse, read_text
+from safe_pip.locks.tomlfile import entry_lines, parse, read_text
 
 _NOT_FROM_INDEX = ("git", "path", "url")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -134,10 +134,4 @@ def _package(entry: Entry) -> Pin | None:
     if any(key in entry.table for key in _NOT_FROM_INDEX):
         return None  # git, path, url (editables among them): not from an index
     version = entry.version()
-    raw_files = entry.table.get("files", [])
-    if not isinstance(raw_files, list):
-        raise entry.fail("files must be an array")
-    files = [
-        hashed_file(entry.fail, f"files[{i}]", raw, entry.line) for i, raw in enumerate(raw_files)
-    ]
-    return entry.pin("pdm", version, files)
+    return entry.pin("pdm", version, hashed_files(entry, entry.table.get("files", [])))

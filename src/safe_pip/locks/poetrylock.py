@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from safe_pip.errors import InputError
-from safe_pip.locks.entries import Entry, package_entries, read_entries
+from safe_pip.locks.entries import Entry, hashed_files, package_entries, read_entries
 from safe_pip.locks.pins import Pin
-from safe_pip.locks.tomlfile import hashed_file
 
 _INDEX_TYPES = ("legacy",)
 _OTHER_TYPES = ("git", "directory", "file", "url")
@@ -71,7 +70,4 @@ def _package(entry: Entry, old_files: Mapping[str, Any]) -> Pin | None:
     raw_files = package.get("files")
     if raw_files is None:
         raw_files = old_files.get(entry.name, [])
-    if not isinstance(raw_files, list):
-        raise fail("files must be an array")
-    files = [hashed_file(fail, f"files[{i}]", raw, entry.line) for i, raw in enumerate(raw_files)]
-    return entry.pin("poetry", version, files, index=index)
+    return entry.pin("poetry", version, hashed_files(entry, raw_files), index=index)
