@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from safe_pip.authority.changelog_client import DEFAULT_PAGE_SIZE, CallRecord, ChangelogClient
+from safe_pip.authority.retry import retry_transient
 from safe_pip.authority.state import StateStore
 from safe_pip.errors import AuthorityError, SafePipError
 from safe_pip.index.journal import (
@@ -194,24 +195,22 @@ class ChangelogAuthority:
 
     def _retrying(self, call: Callable[[], _T]) -> _T:
         """Run ``call``, retrying transient AuthorityErrors until the deadline."""
-        delay = 0.5
         attempts = 0
-        while True:
+
+        def attempt() -> _T:
+            nonlocal attempts
             attempts += 1
             self.calls += 1
-            try:
-                return call()
-            except AuthorityError as exc:
-                if exc.permanent:
-                    raise
-                remaining = self._deadline - self._clock()
-                if remaining <= 0:
-                    raise AuthorityError(
-                        exc.authority,
-                        f"{exc.reason} (gave up after {attempts} attempt"
-                        f"{'s' if attempts != 1 else ''} in {self._max_wait:g} s)",
-                        permanent=False,
-                    ) from exc
-                logger.debug("%s; retrying in %.1f s", exc, min(delay, remaining))
-                self._sleep(min(delay, remaining))
-                delay = min(delay * 2, 5.0)
+            return call()
+
+        try:
+            return retry_transient(attempt, self._deadline, clock=self._clock, sleep=self._sleep)
+        except AuthorityError as exc:
+            if exc.permanent:
+                raise
+            raise AuthorityError(
+                exc.authority,
+                f"{exc.reason} (gave up after {attempts} attempt"
+                f"{'s' if attempts != 1 else ''} in {self._max_wait:g} s)",
+                permanent=False,
+            ) from exc

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from safe_pip.authority.changelog_client import ChangelogClient
+from safe_pip.authority.retry import retry_transient
 from safe_pip.errors import AuthorityError
 from safe_pip.index.journal import ChangelogEntry
 
@@ -47,16 +48,7 @@ def read_recent(
     deadline = clock() + max(0.0, max_wait)
 
     def retrying(call: Callable[[], _T]) -> _T:
-        delay = 0.5
-        while True:
-            try:
-                return call()
-            except AuthorityError as exc:
-                left = deadline - clock()
-                if exc.permanent or left <= 0:
-                    raise
-                sleep(min(delay, left))
-                delay = min(delay * 2, 5.0)
+        return retry_transient(call, deadline, clock=clock, sleep=sleep)
 
     head = retrying(client.last_serial)
     low = since = max(0, head - window)

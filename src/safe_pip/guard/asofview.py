@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from safe_pip.authority.changelog import ChangelogClient
+from safe_pip.authority.retry import retry_transient
 from safe_pip.errors import AuthorityError, MalformedPage
 from safe_pip.guard.indexes import IndexEntry
 from safe_pip.guard.refusals import Refusal, Refuser
@@ -301,15 +302,7 @@ class AsOfView:
             return state.journal
 
     def _retrying(self, call: Callable[[], _T], deadline: float) -> _T:
-        delay = 0.5
-        while True:
-            try:
-                return call()
-            except AuthorityError as exc:
-                if exc.permanent or self.clock() >= deadline:
-                    raise
-                self.sleep(min(delay, max(0.0, deadline - self.clock())))
-                delay = min(delay * 2, 5.0)
+        return retry_transient(call, deadline, clock=self.clock, sleep=self.sleep)
 
     def _warn_once(self, state: _IndexPoint, key: str, line: str) -> None:
         if key not in state.warned:

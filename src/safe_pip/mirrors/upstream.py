@@ -9,21 +9,18 @@ once for ``--all``.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from safe_pip.authority.changelog_client import DEFAULT_PAGE_SIZE, ChangelogClient
-from safe_pip.errors import AuthorityError
+from safe_pip.authority.retry import retry_transient
 from safe_pip.index.asof import AsOf, find_point
 from safe_pip.index.journal import ChangelogEntry, is_content_change
 from safe_pip.mirrors.judge import Upstream
 
 __all__ = ["DEFAULT_WINDOW", "EXTEND_CALLS", "Journal", "Reader"]
-
-logger = logging.getLogger("safe_pip")
 
 _T = TypeVar("_T")
 
@@ -144,16 +141,10 @@ class Reader:
     def _retrying(self, call: Callable[[], _T]) -> _T:
         """Run ``call``, retrying transient failures (0.5 s doubling, at most 5 s a sleep)
         until ``max_wait`` has passed since this call began."""
-        deadline = self.clock() + self.max_wait
-        delay = 0.5
-        while True:
+
+        def attempt() -> _T:
             self.calls += 1
-            try:
-                return call()
-            except AuthorityError as exc:
-                remaining = deadline - self.clock()
-                if exc.permanent or remaining <= 0:
-                    raise
-                logger.debug("%s; retrying in %.1f s", exc, min(delay, remaining))
-                self.sleep(min(delay, remaining))
-                delay = min(delay * 2, 5.0)
+            return call()
+
+        deadline = self.clock() + self.max_wait
+        return retry_transient(attempt, deadline, clock=self.clock, sleep=self.sleep)
