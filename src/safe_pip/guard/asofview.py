@@ -38,6 +38,7 @@ from safe_pip.index.asof import (
     fold_journal,
     page_as_of,
 )
+from safe_pip.index.names import brief_list
 from safe_pip.index.pages import ProjectPage, page_serial
 
 __all__ = ["AsOfView"]
@@ -142,12 +143,12 @@ class AsOfView:
                 guard.refuse(
                     Refusal(
                         project, entry.display, "AS-OF", None, state.point_serial,
-                        f"the age of {_names(result.unknown)} cannot be established ({why}); "
+                        f"the age of {brief_list(result.unknown)} cannot be established ({why}); "
                         "--strict refuses it",
                     )
                 )
             self.say(
-                f"warning: --as-of {self.point}: dropped {_names(result.unknown)} of {project} "
+                f"warning: --as-of {self.point}: dropped {brief_list(result.unknown)} of {project} "
                 f"from {entry.display}: its age cannot be established ({why}; --strict refuses)"
             )
         if result.lost:
@@ -155,12 +156,12 @@ class AsOfView:
                 guard.refuse(
                     Refusal(
                         project, entry.display, "AS-OF", None, state.point_serial,
-                        f"{_names(result.lost)} removed after the point cannot be restored; "
+                        f"{brief_list(result.lost)} removed after the point cannot be restored; "
                         "--strict refuses a view that is not the one as of the point",
                     )
                 )
             self.say(
-                f"warning: --as-of {self.point}: {_names(result.lost)} of {project} were "
+                f"warning: --as-of {self.point}: {brief_list(result.lost)} of {project} were "
                 f"removed from {entry.display} after the point and cannot be restored "
                 "(--strict refuses)"
             )
@@ -309,9 +310,3 @@ class AsOfView:
             state.warned.add(key)
             self.say(line)
 
-
-def _names(items: tuple[str, ...], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    if len(items) > limit:
-        shown += f" and {len(items) - limit} more"
-    return shown

@@ -1,4 +1,5 @@
-"""Names: projects as PEP 503 normalises them, and lock files as PEP 751 names them."""
+"""Names: projects as PEP 503 normalises them, lock files as PEP 751 names them, and a few
+names in one message line."""
 
 from __future__ import annotations
 
@@ -25,3 +26,9 @@ def is_pylock(path: str, *, extras: bool = False) -> bool:
         return True
     middle = name.removeprefix("pylock.").removesuffix(".toml")
     return len(middle) == len(name) - 12 and middle != "" and "." not in middle
+
+
+def brief_list(names: tuple[str, ...], limit: int = 5) -> str:
+    """The first ``limit`` names, comma-separated, and how many more there are."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

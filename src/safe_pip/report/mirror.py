@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from safe_pip import __version__
+from safe_pip.index.names import brief_list
 
 __all__ = ["MirrorFinding", "MirrorFormat", "MirrorKind", "MirrorResult", "Refreshed"]
 
@@ -104,18 +105,14 @@ class MirrorResult:
         return counts
 
 
-def _names(files: tuple[str, ...], limit: int = 5) -> str:
-    shown = ", ".join(files[:limit])
-    return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
-
 
 def finding_line(finding: MirrorFinding) -> str:
     """``PROJECT: KIND: MESSAGE; lacks …; still lists …`` (one line)."""
     line = f"{finding.project}: {finding.kind}: {finding.message}"
     if finding.lacks:
-        line += f"; lacks {_names(finding.lacks)}"
+        line += f"; lacks {brief_list(finding.lacks)}"
     if finding.still_lists:
-        line += f"; still lists {_names(finding.still_lists)}"
+        line += f"; still lists {brief_list(finding.still_lists)}"
     return line
 
 
