@@ -419,3 +419,31 @@ def test_indexes_and_forget(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.WARNING, logger="safe_pip"):
         assert [s.key for s in store.indexes()] == [other]
     assert any("misplaced" in r.getMessage() for r in caplog.records)
+
+
+def test_journal_saved_over_its_own_load_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = StateStore(tmp_path)
+    store.save_journal(INDEX, JournalSummary(100, 200, {"a": 150}))
+    loaded = store.load_journal(INDEX)
+    assert loaded is not None
+    reads: list[Path] = []
+    real_read = store._read
+    monkeypatch.setattr(store, "_read", lambda path, *a: reads.append(path) or real_read(path, *a))
+    newer = JournalSummary(100, 250, {"a": 150, "b": 240})
+    store.save_journal(INDEX, newer)
+    assert reads == []  # built on what it loaded: nothing to merge
+    # a window that does not contain the one on disk is merged as before
+    store.save_journal(INDEX, JournalSummary(220, 300, {"c": 290}))
+    assert len(reads) == 1
+    assert store.load_journal(INDEX) == JournalSummary(100, 300, {"a": 150, "b": 240, "c": 290})
+
+
+def test_journal_saved_by_another_process_meanwhile_is_merged(tmp_path: Path) -> None:
+    mine, theirs = StateStore(tmp_path), StateStore(tmp_path)
+    mine.save_journal(INDEX, JournalSummary(100, 200, {"a": 150}))
+    assert mine.load_journal(INDEX) is not None
+    theirs.save_journal(INDEX, JournalSummary(100, 260, {"a": 150, "x": 255}))
+    mine.save_journal(INDEX, JournalSummary(100, 250, {"a": 150, "b": 240}))
+    assert mine.load_journal(INDEX) == JournalSummary(100, 260, {"a": 150, "b": 240, "x": 255})

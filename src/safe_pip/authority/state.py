@@ -130,6 +130,9 @@ class StateStore:
         self._root = Path(os.path.abspath(root))
         self._warned: set[tuple[Path, str]] = set()
         self._warned_lock = threading.Lock()
+        #: Each journal file as this store last read or wrote it: which file it was and the
+        #: summary's window and whether it kept file events (see :meth:`save_journal`).
+        self._journal_seen: dict[Path, tuple[tuple[int, int, int], int, int, bool]] = {}
 
     @property
     def root(self) -> Path:
@@ -177,22 +180,43 @@ class StateStore:
     def load_journal(self, index_url: str) -> JournalSummary | None:
         """The cached changelog summary for this index, or None (none, or unusable)."""
         key = index_key(index_url)
-        summary, _ = self._read(self._path(key, "journal"), key, "journal")
-        return summary if isinstance(summary, JournalSummary) else None
+        path = self._path(key, "journal")
+        seen = _fingerprint(path)  # before reading: a file replaced meanwhile will not match
+        summary, _ = self._read(path, key, "journal")
+        if not isinstance(summary, JournalSummary):
+            return None
+        if seen is not None:
+            self._journal_seen[path] = (seen, summary.low, summary.head, summary.files is not None)
+        return summary
 
     def save_journal(self, index_url: str, summary: JournalSummary) -> None:
         """Store ``summary``, merged with what another process may have saved meanwhile.
 
         Overlapping windows are united; otherwise the newer one wins (see
-        :meth:`JournalSummary.merged`).
+        :meth:`JournalSummary.merged`). A file unchanged since this store read or wrote it
+        is not read again when its window lies within ``summary``'s: both hold every journal
+        entry of their windows, so the merge would give ``summary`` (a window with file
+        events is megabytes, read and written on every run).
         """
         key = index_key(index_url)
         path = self._path(key, "journal")
         with self._locked(key):
-            existing, _ = self._read(path, key, "journal")
-            if existing is not None:
-                summary = existing.merged(summary)
+            seen = self._journal_seen.get(path)
+            if not (
+                seen is not None
+                and seen[0] == _fingerprint(path)
+                and summary.low <= seen[1] <= seen[2] <= summary.head
+                and (summary.files is not None or not seen[3])
+            ):
+                existing, _ = self._read(path, key, "journal")
+                if existing is not None:
+                    summary = existing.merged(summary)
             self._write(path, {"format": _FORMAT, "index": key, "journal": summary.to_json()})
+            written = _fingerprint(path)
+            if written is not None:
+                self._journal_seen[path] = (
+                    written, summary.low, summary.head, summary.files is not None
+                )
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -363,3 +387,12 @@ class StateStore:
         data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
         self._ensure_root()
         write_atomically(path, data)
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int] | None:
+    """Which file ``path`` is now (inode, size, modification time), None if there is none."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns

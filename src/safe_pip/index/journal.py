@@ -14,11 +14,12 @@ Pure: the XML-RPC reading is in :mod:`safe_pip.authority.changelog`.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from packaging.utils import canonicalize_name
 
@@ -124,13 +125,12 @@ REMOVE_FILE = re.compile(r"remove file (?P<filename>\S.*)", re.IGNORECASE)
 FileEventKind = Literal[
     "add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine"
 ]  # fmt: skip
-_KINDS: tuple[FileEventKind, ...] = (
-    "add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine"
+_KINDS: frozenset[FileEventKind] = frozenset(
+    ("add", "remove", "yank", "unyank", "remove-release", "remove-project", "quarantine")
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class FileEvent:
+class FileEvent(NamedTuple):
     """One journal entry that changes which files a page lists or how they are marked.
 
     ``target`` is the filename (``add``, ``remove``), the version as the journal wrote it
@@ -138,6 +138,9 @@ class FileEvent:
     ``quarantine`` stands for any quarantine action: PyPI hides a quarantined project's or
     release's files from its page without a ``remove`` entry, so files added before it may be
     missing from a current page.
+
+    A tuple, as the state file keeps it (``[serial, kind, target]``): a window holds tens of
+    thousands of them, read and written on every run that keeps them.
     """
 
     serial: int
@@ -145,19 +148,19 @@ class FileEvent:
     target: str
 
     def to_json(self) -> list[object]:
-        return [self.serial, self.kind, self.target]
+        return list(self)
 
     @classmethod
     def from_json(cls, data: object) -> FileEvent:
         if (
-            not isinstance(data, list)
+            not isinstance(data, (list, tuple))
             or len(data) != 3
-            or not is_serial(data[0])
+            or type(data[0]) is not int
             or data[1] not in _KINDS
-            or not isinstance(data[2], str)
+            or type(data[2]) is not str
         ):
             raise ValueError(f"bad file event {data!r:.80}")
-        return cls(data[0], data[1], data[2])
+        return cls._make(data)
 
 
 def file_event_of(entry: ChangelogEntry) -> FileEvent | None:
@@ -254,11 +257,18 @@ class JournalSummary:
         if self.files is not None:
             events: dict[str, tuple[FileEvent, ...]] = {}
             for name, found in self.files.items():
-                if any(not self.low < e.serial <= self.head for e in found):
+                found = tuple(found)
+                serials = [event[0] for event in found]
+                # Checked in bulk (a window holds tens of thousands): kept as they are when
+                # oldest first without repeats, as the journal gives them.
+                ascending = all(map(operator.lt, serials, serials[1:]))
+                if serials and not self.low < min(serials) <= max(serials) <= self.head:
                     raise ValueError(f"file event for {name!r} outside ({self.low}, {self.head}]")
                 key = canonicalize_name(name)
-                merged = {e.serial: e for e in (*events.get(key, ()), *found)}
-                events[key] = tuple(merged[n] for n in sorted(merged))
+                if key in events or not ascending:
+                    merged = {e.serial: e for e in (*events.get(key, ()), *found)}
+                    found = tuple(merged[n] for n in sorted(merged))
+                events[key] = found
             object.__setattr__(self, "files", MappingProxyType(events))
 
     __hash__ = None  # type: ignore[assignment]  # holds a mapping: not hashable
@@ -311,12 +321,17 @@ class JournalSummary:
                         removed.add(name)
                     else:
                         removed.discard(name)
-            files: dict[str, list[FileEvent]] | None = None
+            files: dict[str, Sequence[FileEvent]] | None = None
             if self.files is not None and other.files is not None:
-                files = {}
-                for side in (self.files, other.files):
-                    for name, events in side.items():
-                        files.setdefault(name, []).extend(events)
+                # Both windows hold every journal entry in them, so only the events of one
+                # side outside the other's window are new to it.
+                base, extra = (other, self) if other.head >= self.head else (self, other)
+                assert base.files is not None and extra.files is not None  # for mypy
+                files = dict(base.files)
+                for name, events in extra.files.items():
+                    outside = [e for e in events if not base.low < e.serial <= base.head]
+                    if outside:
+                        files[name] = (*files.get(name, ()), *outside)
             return JournalSummary(
                 min(self.low, other.low),
                 max(self.head, other.head),
@@ -335,9 +350,8 @@ class JournalSummary:
             "removed": sorted(self.removed),
         }
         if self.files is not None:
-            data["files"] = {
-                name: [e.to_json() for e in events] for name, events in sorted(self.files.items())
-            }
+            # Events are tuples: json writes them as the [serial, kind, target] lists read back.
+            data["files"] = dict(sorted(self.files.items()))
         return data
 
     @classmethod
@@ -366,7 +380,7 @@ class JournalSummary:
         files: dict[str, list[FileEvent]] | None = None
         if raw_files is not None:
             if not isinstance(raw_files, dict) or not all(
-                isinstance(v, list) for v in raw_files.values()
+                isinstance(v, (list, tuple)) for v in raw_files.values()
             ):
                 raise ValueError("journal summary 'files' must map names to lists")
             files = {n: [FileEvent.from_json(e) for e in v] for n, v in raw_files.items()}
