@@ -199,6 +199,7 @@ def uv(latency: float, runs: int, *, scale: float = 1.0) -> list[Row]:
                         "safe_pip_s": [o.seconds for o in b],
                         "uv_cpu_s": [o.tree_cpu_s for o in a],
                         "guard_cpu_s": [o.own_cpu_s for o in b],
+                        "guarded_uv_cpu_s": [o.tree_cpu_s - o.own_cpu_s for o in b],
                         "ratio": ratio,
                         "latency": latency,
                     },

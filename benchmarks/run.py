@@ -7,14 +7,17 @@ Starts the simulator's origin and CDN on 127.0.0.1 with 20 ms per request (unles
 otherwise), runs plain pip and safe-pip alternately with the same pip, and prints a Markdown
 table (medians of at least 5 runs; ``--quick``: one run per row, small sizes, for the smoke
 test). Writes ``results.json`` and, when matplotlib is installed (the ``bench`` extra),
-``overhead.png`` (overhead against the number of projects) to ``--out``. ``--index`` runs
-the real-shaped rows against a live index the user names (never the tests).
+``overhead.png`` (overhead against the number of projects) and, when the ``real`` and ``uv``
+rows ran, ``real.png`` (wall and CPU time of pip, safe-pip, uv and ``run -- uv`` on the
+real-shaped tree) to ``--out``. ``--index`` runs the real-shaped rows against a live index the
+user names (never the tests).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -100,6 +103,47 @@ def plot(curve: dict[int, dict[str, float]], path: Path, latency: float) -> bool
     return True
 
 
+def plot_real(rows: list[Row], path: Path) -> bool:
+    """real.png: wall and CPU seconds (medians) of pip, safe-pip, uv and ``run -- uv`` on the
+    real-shaped tree, the guard's own CPU shown apart; False without matplotlib or rows."""
+    real = next((r.data for r in rows if r.name.startswith("real, ") and r.data), None)
+    uv = next((r.data for r in rows if r.name == "uv, cold"), None)
+    if real is None or uv is None:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+
+    def med(values: object) -> float:
+        return statistics.median(values)  # type: ignore[arg-type]
+
+    names = ["pip", "safe-pip install", "uv (cold)", "safe-pip run -- uv"]
+    wall = [med(real["pip_s"]), med(real["safe_pip_s"]), med(uv["uv_s"]), med(uv["safe_pip_s"])]
+    tool_cpu = [med(real["pip_cpu_s"]), med(real["guarded_pip_cpu_s"]), med(uv["uv_cpu_s"]),
+                med(uv["guarded_uv_cpu_s"])]
+    guard_cpu = [0.0, med(real["guard_cpu_s"]), 0.0, med(uv["guard_cpu_s"])]
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
+    x = range(len(names))
+    ax.bar([i - 0.2 for i in x], wall, width=0.4, label="wall")
+    ax.bar([i + 0.2 for i in x], tool_cpu, width=0.4, label="CPU: pip or uv")
+    ax.bar([i + 0.2 for i in x], guard_cpu, width=0.4, bottom=tool_cpu, label="CPU: the guard")
+    ax.set_xticks(list(x), names)
+    ax.set_ylabel("seconds (median)")
+    latency = float(real.get("latency", 0.0))  # type: ignore[arg-type]
+    scale = float(real.get("scale", 1.0))  # type: ignore[arg-type]
+    tree = "102 pages, 32,013 files" if scale == 1.0 else f"{scale:g} of its files"
+    ax.set_title(f"real-shaped tree ({tree}), {latency * 1000:g} ms per request")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=(__doc__ or "").split("\n\n")[0]
@@ -152,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         drawn = plot(curve, args.out / "overhead.png", LATENCY)
         print(f"  curve: {'overhead.png written' if drawn else 'not drawn (no matplotlib)'}: "
               + ", ".join(f"{s}: {v['ratio']:.2f}" for s, v in curve.items()), file=sys.stderr)
+    if not args.no_plot and plot_real(rows, args.out / "real.png"):
+        print("  real.png written", file=sys.stderr)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(table(rows, described))
     return 0

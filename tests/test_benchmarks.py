@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = {
     "overhead, 20 ms",
@@ -48,3 +50,24 @@ def test_quick_benchmark_measures_every_row(tmp_path: Path) -> None:
     assert min(real["guard_cpu_s"]) > 0 and min(real["guard_peak_rss_mb"]) > 0
     assert set(results["curve"]) == {"1", "2"}
     assert "| recovery |" in proc.stdout and "| memory |" in proc.stdout
+
+
+def test_the_real_plot_needs_both_rows_and_draws_wall_and_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # the benchmarks are not installed
+    from benchmarks.run import Row, plot_real
+
+    real = Row("real, 100 ms", "", "0.2", "", True, {
+        "pip_s": [20.0], "safe_pip_s": [4.0], "pip_cpu_s": [2.4], "guard_cpu_s": [1.0],
+        "guarded_pip_cpu_s": [2.0], "latency": 0.1, "scale": 1.0,
+    })  # fmt: skip
+    uv = Row("uv, cold", "", "1.5", "", False, {
+        "uv_s": [1.8], "safe_pip_s": [2.8], "uv_cpu_s": [0.5], "guard_cpu_s": [1.3],
+        "guarded_uv_cpu_s": [0.5], "latency": 0.1,
+    })  # fmt: skip
+    assert plot_real([real], tmp_path / "real.png") is False  # no uv row: nothing to compare
+    assert not (tmp_path / "real.png").exists()
+    pytest.importorskip("matplotlib")
+    assert plot_real([real, uv], tmp_path / "real.png") is True
+    assert (tmp_path / "real.png").read_bytes().startswith(b"\x89PNG")
