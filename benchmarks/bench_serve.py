@@ -7,6 +7,10 @@ process; ``safe-pip serve`` runs in its own process, as in production, and the c
 third one, each client a thread with its own keep-alive connection (as pip and uv keep theirs).
 Target: at least 1,000 pages/s on 2 cores.
 
+The same server is then measured by two standard load generators when they are installed:
+``wrk`` (HTTP/1.1, one keep-alive connection per client, the pages in turn) and ``ab``
+(ApacheBench: HTTP/1.0, a new connection for every request, as the simplest clients make).
+
 Importing this module starts nothing; ``run_throughput_benchmark()`` does the work.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,6 +124,10 @@ def run_throughput_benchmark(
                     capture_output=True, text=True, check=True, timeout=seconds + 120,
                 )
                 counts = json.loads(proc.stdout)
+                standard = {
+                    "wrk": _wrk(url, names, clients, seconds),
+                    "ab": _ab(url, names[0], clients, seconds),
+                }
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(timeout=30)
@@ -135,6 +144,72 @@ def run_throughput_benchmark(
         "checks": sum("(checked in" in line for line in lines),  # re-checks every --recheck
         "log_lines": sum(": 200 " in line for line in lines),
         "cores": os.cpu_count(),
+        "standard": standard,
+    }
+
+
+#: wrk asks for the pages in turn, each connection from its own place in the list.
+_WRK_SCRIPT = """
+local paths = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1],
+                    {["Accept"] = "application/vnd.pypi.simple.v1+json"})
+end
+"""
+
+
+def _wrk(url: str, names: list[str], clients: int, seconds: float) -> dict[str, Any] | None:
+    """wrk's figures (HTTP/1.1 keep-alive), None when wrk is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    path = url.split("://", 1)[1].partition("/")[2]
+    paths = ", ".join(f'"/{path}{name}/"' for name in names)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % paths)
+    try:
+        proc = subprocess.run(
+            [wrk, "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s", "-s", script.name, url],
+            capture_output=True, text=True, check=True, timeout=seconds + 60,
+        )
+    finally:
+        os.unlink(script.name)
+    out = proc.stdout
+    rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "client": "wrk, HTTP/1.1 keep-alive",
+        "pages_per_second": float(rate.group(1)),
+        "errors": (int(bad.group(1)) if bad else 0)
+        + (sum(int(n) for n in errors.groups()) if errors else 0),
+    }
+
+
+def _ab(url: str, name: str, clients: int, seconds: float) -> dict[str, Any] | None:
+    """ApacheBench's figures (HTTP/1.0, a connection per request), None when not installed."""
+    ab = shutil.which("ab")
+    if ab is None:
+        return None
+    proc = subprocess.run(
+        [ab, "-q", "-c", str(clients), "-t", str(max(1, round(seconds))), "-n", "10000000",
+         "-H", "Accept: application/vnd.pypi.simple.v1+json", f"{url}{name}/"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )
+    out = proc.stdout
+    rate = re.search(r"Requests per second:\s*([\d.]+)", out)
+    if rate is None:
+        raise RuntimeError(f"ab printed no rate:\n{out}")
+    failed = re.search(r"Failed requests:\s*(\d+)", out)
+    non2xx = re.search(r"Non-2xx responses:\s*(\d+)", out)
+    return {
+        "client": "ab, HTTP/1.0, a connection per request",
+        "pages_per_second": float(rate.group(1)),
+        "errors": (int(failed.group(1)) if failed else 0) + (int(non2xx.group(1)) if non2xx else 0),
     }
 
 

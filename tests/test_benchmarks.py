@@ -19,6 +19,8 @@ ROWS = {
     "memory",
     "check",
     "throughput",
+    "throughput, wrk",  # "not measured" rows where wrk or ab is not installed
+    "throughput, ab",
     "mirror-check",
     "real, 0 ms",  # --quick: the real-shaped tree's smaller version, with no latency
     "real, guard CPU",
