@@ -334,14 +334,14 @@ def sides(prefix: str = "safe-pip-bench-") -> Iterator[tuple[Side, Side]]:
 
 def alternate(
     runs: int, plain: Side, guarded: Side, w: World, reqs: Sequence[str], cache: str = "none"
-) -> tuple[list[float], list[float]]:
-    """Wall seconds of ``runs`` installs on each side, alternating which side goes first."""
-    a: list[float] = []
-    b: list[float] = []
+) -> tuple[list[Outcome], list[Outcome]]:
+    """``runs`` installs on each side, alternating which side goes first; CPU measured."""
+    a: list[Outcome] = []
+    b: list[Outcome] = []
     for i in range(runs):
         order = (plain, guarded) if i % 2 == 0 else (guarded, plain)
         for side in order:
-            (b if side.guarded else a).append(side.install(w, reqs, cache=cache).seconds)
+            (b if side.guarded else a).append(side.install(w, reqs, cache=cache, cpu=True))
     return a, b
 
 

@@ -51,8 +51,11 @@ def overhead(
             # for safe-pip, its journal summary, as on any machine that used it before).
             plain.install(w, [root], cache=cache)
             guarded.install(w, [root], cache=cache)
-        a, b = alternate(runs, plain, guarded, w, [root], cache=cache)
+        pip_runs, safe_runs = alternate(runs, plain, guarded, w, [root], cache=cache)
+    a = [o.seconds for o in pip_runs]
+    b = [o.seconds for o in safe_runs]
     ratio = median_ratio(a, b)
+    cpu, cpu_text = _cpu(pip_runs, safe_runs)
     warm = cache != "none"
     if warm:
         limit = 1.05
@@ -66,12 +69,26 @@ def overhead(
         f"overhead, {'warm' if warm else f'{latency * 1000:g} ms'}",
         f"{size} projects, {'warm pip cache both' if warm else 'empty pip cache both'}, "
         f"{latency * 1000:g} ms/request; pip {statistics.median(a):.2f} s, "
-        f"safe-pip {statistics.median(b):.2f} s",
+        f"safe-pip {statistics.median(b):.2f} s; {cpu_text}",
         f"{ratio:.2f}",
         f"{'≤' if limit > 1 else '<'} {limit:.2f}",
         ratio <= limit if limit > 1 else ratio < limit,
-        {"pip_s": a, "safe_pip_s": b, "ratio": ratio, "size": size, "latency": latency},
+        {"pip_s": a, "safe_pip_s": b, "ratio": ratio, "size": size, "latency": latency, **cpu},
     )
+
+
+def _cpu(
+    pip_runs: Sequence[Outcome], safe_runs: Sequence[Outcome]
+) -> tuple[dict[str, list[float]], str]:
+    """The CPU figures of side-by-side runs: plain pip's (the whole tree), the guard's own
+    (the safe-pip process, its pip left out) and its pip's; medians in a line of text."""
+    data = {
+        "pip_cpu_s": [o.tree_cpu_s for o in pip_runs],
+        "guard_cpu_s": [o.own_cpu_s for o in safe_runs],
+        "guarded_pip_cpu_s": [o.tree_cpu_s - o.own_cpu_s for o in safe_runs],
+    }
+    pip, guard, inner = (statistics.median(v) for v in data.values())
+    return data, f"CPU: pip {pip:.2f} s, guard {guard:.2f} s (its pip {inner:.2f} s)"
 
 
 def _share(scale: float) -> str:
@@ -216,7 +233,9 @@ def overhead_curve(latency: float, sizes: Sequence[int], runs: int) -> dict[int,
             root = publish_tree(w.origin, size, tag=f"-n{size}")
             plain.install(w, [root])
             guarded.install(w, [root])
-            a, b = alternate(runs, plain, guarded, w, [root])
+            pip_runs, safe_runs = alternate(runs, plain, guarded, w, [root])
+            a = [o.seconds for o in pip_runs]
+            b = [o.seconds for o in safe_runs]
             curve[size] = {
                 "ratio": median_ratio(a, b),
                 "pip_s": statistics.median(a),
