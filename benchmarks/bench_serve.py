@@ -176,18 +176,11 @@ def _wrk(url: str, names: list[str], clients: int, seconds: float) -> dict[str, 
         )
     finally:
         os.unlink(script.name)
-    out = proc.stdout
-    rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    if rate is None:
-        raise RuntimeError(f"wrk printed no rate:\n{out}")
-    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "client": "wrk, HTTP/1.1 keep-alive",
-        "pages_per_second": float(rate.group(1)),
-        "errors": (int(bad.group(1)) if bad else 0)
-        + (sum(int(n) for n in errors.groups()) if errors else 0),
-    }
+    return _figures(
+        "wrk", proc.stdout, "wrk, HTTP/1.1 keep-alive", r"Requests/sec:\s*([\d.]+)",
+        r"Non-2xx or 3xx responses:\s*(\d+)",
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+    )
 
 
 def _ab(url: str, name: str, clients: int, seconds: float) -> dict[str, Any] | None:
@@ -200,16 +193,23 @@ def _ab(url: str, name: str, clients: int, seconds: float) -> dict[str, Any] | N
          "-H", "Accept: application/vnd.pypi.simple.v1+json", f"{url}{name}/"],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
     )
-    out = proc.stdout
-    rate = re.search(r"Requests per second:\s*([\d.]+)", out)
-    if rate is None:
-        raise RuntimeError(f"ab printed no rate:\n{out}")
-    failed = re.search(r"Failed requests:\s*(\d+)", out)
-    non2xx = re.search(r"Non-2xx responses:\s*(\d+)", out)
+    return _figures(
+        "ab", proc.stdout, "ab, HTTP/1.0, a connection per request",
+        r"Requests per second:\s*([\d.]+)", r"Failed requests:\s*(\d+)",
+        r"Non-2xx responses:\s*(\d+)",
+    )
+
+
+def _figures(tool: str, out: str, client: str, rate: str, *errors: str) -> dict[str, Any]:
+    """The rate a load generator printed and the sum of the error counts it printed."""
+    found = re.search(rate, out)
+    if found is None:
+        raise RuntimeError(f"{tool} printed no rate:\n{out}")
+    counted = (re.search(pattern, out) for pattern in errors)
     return {
-        "client": "ab, HTTP/1.0, a connection per request",
-        "pages_per_second": float(rate.group(1)),
-        "errors": (int(failed.group(1)) if failed else 0) + (int(non2xx.group(1)) if non2xx else 0),
+        "client": client,
+        "pages_per_second": float(found.group(1)),
+        "errors": sum(int(n) for match in counted if match for n in match.groups()),
     }
 
 
