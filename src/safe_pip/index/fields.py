@@ -78,6 +78,7 @@ def split_file_url(page_url: str, href: str) -> tuple[str, str]:
 #: Hash names found good, as given -> lowercased: every file of a page names the same one or
 #: two, so each is checked once, and every file's dict shares one key string.
 _HASH_NAMES: dict[str, str] = {}
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 
 def check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) -> dict[str, str]:
@@ -96,10 +97,26 @@ def check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) 
                 _HASH_NAMES[name] = key
         if not isinstance(value, str) or not _HEX.fullmatch(value):
             raise MalformedPage(url, f"bad {name} digest {value!r} in {where}")
-        digest = value.lower()
+        # The digest as given when already lowercase (nearly always): no copy of it per file.
+        digest = value if _LOWER_HEX.fullmatch(value) else value.lower()
         if checked.setdefault(key, digest) != digest:
             raise MalformedPage(url, f"two different {key} digests in {where}")
     return checked
+
+
+def check_hash_dict(hashes: dict[object, object], where: str, url: str) -> dict[str, str]:
+    """:func:`check_hashes` of a decoded JSON object, given back as it is when already in
+    canonical form (lowercase names and digests, as the real index writes them): a page of
+    thousands of files then keeps the decoder's dicts instead of a copy of each."""
+    for name, value in hashes.items():
+        if (
+            type(name) is not str
+            or _HASH_NAMES.get(name) != name
+            or type(value) is not str
+            or not _LOWER_HEX.fullmatch(value)
+        ):
+            return check_hashes(hashes.items(), where, url)
+    return hashes  # type: ignore[return-value]  # every key and value checked to be str
 
 
 def fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from safe_pip.errors import MalformedPage
 from safe_pip.index.fields import (
     check_api_version,
     check_filename,
-    check_hashes,
+    check_hash_dict,
     fragment_hashes,
     name_from_url,
     serial_from_json,
@@ -80,7 +80,10 @@ def parse_json(text: str, url: str, serials: dict[SerialSource, int]) -> Project
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise MalformedPage(url, "JSON files is not a list")
-    files = tuple(_json_file(raw, f"files[{i}]", url) for i, raw in enumerate(raw_files))
+    shared: dict[str, str] = {}
+    files = tuple(
+        _json_file(raw, f"files[{i}]", url, shared) for i, raw in enumerate(raw_files)
+    )
     status, reason = _project_status(data.get("project-status"))
     return ProjectPage(
         name=name,
@@ -109,12 +112,14 @@ def _project_status(value: object) -> tuple[str | None, str | None]:
     )
 
 
-def _json_file(raw: object, where: str, url: str) -> DistFile:
+def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> DistFile:
     """One entry of ``files``. ``null`` counts as absent for the optional keys (the real
     index sends ``"requires-python": null``).
 
     Written for speed (a page can list thousands of files): the optional keys are checked
     inline, in the order the checks have always run, so the same entry fails the same way.
+    ``shared``: the page's Requires-Python values, one object each however many files repeat
+    it (the page is kept for the whole run).
     """
     if not isinstance(raw, dict):
         raise MalformedPage(url, f"{where} is not an object")
@@ -132,7 +137,7 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
     hashes_raw = get("hashes")
     if hashes_raw is not None and not isinstance(hashes_raw, dict):
         _wrong_type(url, where, "hashes", hashes_raw)
-    hashes = check_hashes((hashes_raw or {}).items(), f"{where}.hashes", url)
+    hashes = check_hash_dict(hashes_raw or {}, f"{where}.hashes", url)
     if fragment:
         # pip merges hashes from a URL fragment too; a conflict is an inconsistent page.
         for hash_name, digest in fragment_hashes(fragment, f"{where}.url", url).items():
@@ -159,7 +164,7 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
         if not isinstance(value, (bool, dict)):
             _wrong_type(url, where, key, value)
         if isinstance(value, dict):
-            metadata = check_hashes(value.items(), f"{where}.{key}", url) or True
+            metadata = check_hash_dict(value, f"{where}.{key}", url) or True
         else:
             metadata = True if value else None
         break
@@ -171,8 +176,10 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
         raise MalformedPage(url, f"{where}.size is {size!r}, not a non-negative integer")
 
     requires_python = get("requires-python")
-    if requires_python is not None and not isinstance(requires_python, str):
-        _wrong_type(url, where, "requires-python", requires_python)
+    if requires_python is not None:
+        if not isinstance(requires_python, str):
+            _wrong_type(url, where, "requires-python", requires_python)
+        requires_python = shared.setdefault(requires_python, requires_python)
     gpg_sig = get("gpg-sig")
     if gpg_sig is not None and not isinstance(gpg_sig, bool):
         _wrong_type(url, where, "gpg-sig", gpg_sig)
