@@ -21,7 +21,13 @@ from safe_pip.index.fields import (
     serial_from_json,
     split_file_url,
 )
-from safe_pip.index.model import RENDERED_API_VERSION, DistFile, ProjectPage, SerialSource
+from safe_pip.index.model import (
+    RENDERED_API_VERSION,
+    DistFile,
+    ProjectPage,
+    SerialSource,
+    compact_hashes,
+)
 
 __all__ = ["parse_json", "render_json"]
 
@@ -164,7 +170,8 @@ def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> Dis
         if not isinstance(value, (bool, dict)):
             _wrong_type(url, where, key, value)
         if isinstance(value, dict):
-            metadata = check_hash_dict(value, f"{where}.{key}", url) or True
+            checked = check_hash_dict(value, f"{where}.{key}", url)
+            metadata = compact_hashes(checked) if checked else True
         else:
             metadata = True if value else None
         break
@@ -190,7 +197,7 @@ def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> Dis
     return DistFile(
         filename=filename,
         url=file_url,
-        hashes=hashes,
+        hashes=compact_hashes(hashes),
         requires_python=requires_python or None,
         yanked=yanked,
         yanked_reason=reason,
