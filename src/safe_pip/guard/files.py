@@ -23,6 +23,7 @@ from safe_pip.guard.refusals import (
     Transient,
 )
 from safe_pip.guard.timing import PROGRESS_EVERY, Timing
+from safe_pip.index.model import hash_dict
 from safe_pip.index.pages import DistFile, ProjectPage
 from safe_pip.net.http import Session, TransportError
 from safe_pip.net.urls import credentials_of, netloc_of, redact, strip_credentials
@@ -170,8 +171,8 @@ class FileRegistry:
         return FileEntry(
             dist.url,
             dist.filename,
-            _own_dict(dist.hashes),
-            _own_dict(meta) if isinstance(meta, Mapping) else {},
+            hash_dict(dist.hashes),
+            hash_dict(meta) if isinstance(meta, Mapping) else {},
             index,
         )
 
@@ -344,7 +345,3 @@ _DIGITS = re.compile(r"[0-9]+")
 
 def _quote(filename: str) -> str:
     return filename if _UNQUOTED.fullmatch(filename) else urllib.parse.quote(filename)
-
-
-def _own_dict(mapping: Mapping[str, str]) -> dict[str, str]:
-    return mapping if isinstance(mapping, dict) else dict(mapping)

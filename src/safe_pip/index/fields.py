@@ -5,10 +5,11 @@ a page that cannot be read exactly is treated as a stale view."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from safe_pip.errors import MalformedPage
+from safe_pip.index.model import OneHash, compact_hashes
 
 #: Hash names pip understands in a URL fragment, most preferred first. PEP 503 names sha256 as
 #: the one to use; the others are what pip's ``LinkHash`` accepts.
@@ -104,19 +105,22 @@ def check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) 
     return checked
 
 
-def check_hash_dict(hashes: dict[object, object], where: str, url: str) -> dict[str, str]:
-    """:func:`check_hashes` of a decoded JSON object, given back as it is when already in
-    canonical form (lowercase names and digests, as the real index writes them): a page of
-    thousands of files then keeps the decoder's dicts instead of a copy of each."""
-    for name, value in hashes.items():
-        if (
-            type(name) is not str
-            or _HASH_NAMES.get(name) != name
-            or type(value) is not str
-            or not _LOWER_HEX.fullmatch(value)
-        ):
-            return check_hashes(hashes.items(), where, url)
-    return hashes  # type: ignore[return-value]  # every key and value checked to be str
+def page_hashes(hashes: dict[object, object], where: str, url: str) -> Mapping[str, str]:
+    """:func:`check_hashes` of a decoded JSON object, as a page keeps them
+    (:func:`~safe_pip.index.model.compact_hashes`). One hash already in canonical form (a
+    lowercase name and even-length lowercase hex, as the real index writes every file's) is
+    checked by its bytes form alone, which the page keeps: no regex, dict or copy per file."""
+    if len(hashes) == 1:
+        ((name, value),) = hashes.items()
+        if type(name) is str and _HASH_NAMES.get(name) == name and type(value) is str:
+            try:
+                digest = bytes.fromhex(value)
+            except ValueError:
+                digest = None
+            # (fromhex also takes upper case and spaces: only the canonical form round-trips)
+            if digest is not None and digest.hex() == value:
+                return OneHash(name, digest)
+    return compact_hashes(check_hashes(hashes.items(), where, url))
 
 
 def fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:

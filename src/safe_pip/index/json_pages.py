@@ -15,9 +15,10 @@ from safe_pip.errors import MalformedPage
 from safe_pip.index.fields import (
     check_api_version,
     check_filename,
-    check_hash_dict,
+    check_hashes,
     fragment_hashes,
     name_from_url,
+    page_hashes,
     serial_from_json,
     split_file_url,
 )
@@ -27,6 +28,7 @@ from safe_pip.index.model import (
     ProjectPage,
     SerialSource,
     compact_hashes,
+    hash_dict,
 )
 
 __all__ = ["parse_json", "render_json"]
@@ -143,14 +145,17 @@ def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> Dis
     hashes_raw = get("hashes")
     if hashes_raw is not None and not isinstance(hashes_raw, dict):
         _wrong_type(url, where, "hashes", hashes_raw)
-    hashes = check_hash_dict(hashes_raw or {}, f"{where}.hashes", url)
     if fragment:
+        hashes_given = check_hashes((hashes_raw or {}).items(), f"{where}.hashes", url)
         # pip merges hashes from a URL fragment too; a conflict is an inconsistent page.
         for hash_name, digest in fragment_hashes(fragment, f"{where}.url", url).items():
-            if hashes.setdefault(hash_name, digest) != digest:
+            if hashes_given.setdefault(hash_name, digest) != digest:
                 raise MalformedPage(
                     url, f"{where}: url fragment and hashes disagree on {hash_name}"
                 )
+        hashes = compact_hashes(hashes_given)
+    else:
+        hashes = page_hashes(hashes_raw or {}, f"{where}.hashes", url)
 
     # PEP 592 / 691: false, true, or a reason string. "" is outside the spec; pip reads it as
     # not yanked, uv as yanked: we take the safe side (yanked, no reason).
@@ -170,8 +175,7 @@ def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> Dis
         if not isinstance(value, (bool, dict)):
             _wrong_type(url, where, key, value)
         if isinstance(value, dict):
-            checked = check_hash_dict(value, f"{where}.{key}", url)
-            metadata = compact_hashes(checked) if checked else True
+            metadata = page_hashes(value, f"{where}.{key}", url) or True
         else:
             metadata = True if value else None
         break
@@ -197,7 +201,7 @@ def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> Dis
     return DistFile(
         filename=filename,
         url=file_url,
-        hashes=compact_hashes(hashes),
+        hashes=hashes,
         requires_python=requires_python or None,
         yanked=yanked,
         yanked_reason=reason,
@@ -238,14 +242,14 @@ def _json_entry(dist: DistFile, rewrite_url: Callable[[str], str]) -> dict[str, 
     entry: dict[str, object] = {
         "filename": dist.filename,
         "url": rewrite_url(dist.url),
-        "hashes": dict(dist.hashes),
+        "hashes": hash_dict(dist.hashes),
     }
     if dist.requires_python is not None:
         entry["requires-python"] = dist.requires_python
     entry["yanked"] = (dist.yanked_reason or True) if dist.yanked else False
     if dist.core_metadata is not None and dist.core_metadata is not False:
         entry["core-metadata"] = (
-            True if isinstance(dist.core_metadata, bool) else dict(dist.core_metadata)
+            True if isinstance(dist.core_metadata, bool) else hash_dict(dist.core_metadata)
         )
     if dist.gpg_sig is not None:
         entry["gpg-sig"] = dist.gpg_sig

@@ -63,7 +63,17 @@ class OneHash(Mapping[str, str]):
         return 1
 
     def __repr__(self) -> str:
-        return repr(dict(self))
+        return repr(self.as_dict())
+
+    def as_dict(self) -> dict[str, str]:
+        """``dict(self)``, without the Mapping protocol's calls (rendering a page makes one
+        per file)."""
+        return {self._name: self._digest.hex()}
+
+
+def hash_dict(hashes: Mapping[str, str]) -> dict[str, str]:
+    """A new dict of a file's hashes as the page keeps them."""
+    return hashes.as_dict() if type(hashes) is OneHash else dict(hashes)
 
 
 def compact_hashes(hashes: dict[str, str]) -> Mapping[str, str]:
