@@ -218,6 +218,18 @@ def test_render_json_shape() -> None:
     )
 
 
+@pytest.mark.parametrize("count", [0, 1, 256, 257, 600])
+def test_render_json_of_many_files_is_one_compact_document(count: int) -> None:
+    files = tuple(
+        DistFile(f"x-{i}.tar.gz", f"https://f.example/\u00e9/x-{i}.tar.gz", {"sha256": "ab" * 32})
+        for i in range(count)
+    )
+    body = render_json(ProjectPage("x", files, versions=("1",)), rewrite_url=identity, serial=3)
+    document = json.loads(body)
+    assert [f["filename"] for f in document["files"]] == [f.filename for f in files]
+    assert json.dumps(document, separators=(",", ":")).encode("ascii") == body
+
+
 def test_render_json_without_serial_or_versions() -> None:
     page = ProjectPage(name="x", files=(DistFile("x-1.tar.gz", "https://f.example/x-1.tar.gz"),))
     document = json.loads(render_json(page, rewrite_url=identity, serial=None))

@@ -233,9 +233,27 @@ def render_json(
     document: dict[str, object] = {"meta": meta, "name": page.name}
     if page.versions is not None:
         document["versions"] = list(page.versions)
-    document["files"] = [_json_entry(f, rewrite_url) for f in page.files]
+    document["files"] = []
+    # The files are written a batch at a time, so a page of thousands never has all its
+    # entries built at once, nor its whole text beside its bytes.
+    head = _dumps(document)[:-2]  # without the empty list's "]" and the object's "}"
+    pieces = [head.encode("ascii")]
+    files = page.files
+    for start in range(0, len(files), _RENDER_BATCH):
+        batch = [_json_entry(f, rewrite_url) for f in files[start : start + _RENDER_BATCH]]
+        text = _dumps(batch)[1:-1]
+        pieces.append((f",{text}" if start else text).encode("ascii"))
+    pieces.append(b"]}")
+    return b"".join(pieces)
+
+
+#: Files rendered per ``json.dumps`` call.
+_RENDER_BATCH = 256
+
+
+def _dumps(value: object) -> str:
     # ensure_ascii: the body is plain ASCII whatever the names contain (even lone surrogates).
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
 def _json_entry(dist: DistFile, rewrite_url: Callable[[str], str]) -> dict[str, object]:
