@@ -19,6 +19,7 @@ from test_pages import (
 )
 
 from safe_pip.errors import MalformedPage
+from safe_pip.index.model import OneHash
 from safe_pip.index.pages import DistFile, ProjectPage, render_json
 
 
@@ -43,6 +44,32 @@ def test_json_relative_url_and_fragment_hash() -> None:
     dist = only_file(page)
     assert dist.url == "https://index.example/packages/f-1.0.tar.gz"
     assert dist.hashes == {"sha256": "cd" * 32, "md5": "ef" * 16}  # lower-cased
+
+
+def test_json_one_hash_is_kept_compact_and_reads_as_a_dict() -> None:
+    page = parse_json(
+        json_page(
+            [
+                json_file(hashes={"sha256": "AB" * 32}, **{"core-metadata": {"sha256": "0c" * 32}}),
+                json_file(filename="f-2.0.tar.gz", hashes={"sha256": "abc"}),
+            ]
+        )
+    )
+    first, odd = page.files
+    assert isinstance(first.hashes, OneHash) and isinstance(first.core_metadata, OneHash)
+    assert first.hashes == {"sha256": "ab" * 32}
+    expected: dict[str, str] = {"sha256": "ab" * 32}
+    assert expected.__eq__(first.hashes) is NotImplemented  # so Python asks OneHash
+    assert first.hashes != {"sha256": "ab" * 31 + "ac"} and first.hashes != {"md5": "ab" * 32}
+    assert dict(first.core_metadata) == {"sha256": "0c" * 32}
+    assert "sha256" in first.hashes and "md5" not in first.hashes and len(first.hashes) == 1
+    with pytest.raises(KeyError):
+        first.hashes["md5"]
+    assert repr(first.hashes) == repr({"sha256": "ab" * 32})
+    assert odd.hashes == {"sha256": "abc"} and type(odd.hashes) is dict  # no bytes form
+    document = json.loads(render_json(page, rewrite_url=identity, serial=None))
+    assert document["files"][0]["hashes"] == {"sha256": "ab" * 32}
+    assert document["files"][0]["core-metadata"] == {"sha256": "0c" * 32}
 
 
 def test_json_fragment_hash_contradicting_hashes() -> None:
@@ -189,6 +216,18 @@ def test_render_json_shape() -> None:
     assert document["files"][3]["yanked"] == (
         "Broken import on Windows, use 1.1.1 (see issue #214 & #215)"
     )
+
+
+@pytest.mark.parametrize("count", [0, 1, 256, 257, 600])
+def test_render_json_of_many_files_is_one_compact_document(count: int) -> None:
+    files = tuple(
+        DistFile(f"x-{i}.tar.gz", f"https://f.example/\u00e9/x-{i}.tar.gz", {"sha256": "ab" * 32})
+        for i in range(count)
+    )
+    body = render_json(ProjectPage("x", files, versions=("1",)), rewrite_url=identity, serial=3)
+    document = json.loads(body)
+    assert [f["filename"] for f in document["files"]] == [f.filename for f in files]
+    assert json.dumps(document, separators=(",", ":")).encode("ascii") == body
 
 
 def test_render_json_without_serial_or_versions() -> None:

@@ -23,7 +23,8 @@ from safe_pip.guard.refusals import (
     Transient,
 )
 from safe_pip.guard.timing import PROGRESS_EVERY, Timing
-from safe_pip.index.pages import ProjectPage
+from safe_pip.index.model import hash_dict
+from safe_pip.index.pages import DistFile, ProjectPage
 from safe_pip.net.http import Session, TransportError
 from safe_pip.net.urls import credentials_of, netloc_of, redact, strip_credentials
 
@@ -53,9 +54,15 @@ class PrefetchHooks(Protocol):
         """A verified download is about to reach pip (metadata names the next pages)."""
 
 
+#: A listed file's number in the guard's URLs: an int for a file registered on its own
+#: (``register``), or (page slot, position on the page) for a file of a page the guard served.
+FileKey = int | tuple[int, int]
+
+
 class FileRegistry:
-    """Every file the guard listed to pip, by number (the number is in the file's guard URL).
-    Thread-safe."""
+    """Every file the guard listed to pip (its number is in the file's guard URL). A served
+    page is registered whole, in one slot, and a file of it is looked up in the page's own
+    files only when asked for: a page lists thousands, pip fetches a handful. Thread-safe."""
 
     def __init__(
         self,
@@ -78,37 +85,46 @@ class FileRegistry:
         self.prefetcher: PrefetchHooks | None = None
         self.files: dict[int, FileEntry] = {}
         self._ids: dict[str, int] = {}
+        #: The files of each page served, by slot; a page checked again takes its old slot.
+        self._pages: list[tuple[IndexEntry, tuple[DistFile, ...]]] = []
+        self._slots: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
         self._download_locks: dict[str, threading.Lock] = {}
 
     # -- registering ------------------------------------------------------------------------
 
-    def rewriter(self, entry: IndexEntry, page: ProjectPage, base: str) -> Callable[[str], str]:
-        """The guard URL (under the proxy's ``base``) of each file the page lists. All are
-        registered at once, under one lock (a page can list thousands); the page's hash dicts
-        are shared, not copied (nothing changes them), to keep a big page's registry small."""
-        proxied: dict[str, str] = {}
-        prefix = f"{base}/f/"
+    def rewriter(
+        self, entry: IndexEntry, project: str, page: ProjectPage, base: str
+    ) -> Callable[[str], str]:
+        """The guard URL (under the proxy's ``base``) of each file the page lists:
+        ``f/<slot>/<position>/<filename>``. The renderers ask for the files in the page's
+        order, so each URL is the next position; another URL is looked up in the page."""
+        files = page.files
         with self._lock:
-            for dist in page.files:
-                meta = dist.core_metadata
-                file_id = self._register(
-                    dist.url,
-                    dist.filename,
-                    _own_dict(dist.hashes),
-                    _own_dict(meta) if isinstance(meta, dict) else {},
-                    entry,
-                )
-                # (A URL listed twice: the last file wins, for its entry and its link.)
-                proxied[dist.url] = f"{prefix}{file_id}/{_quote(dist.filename)}"
+            slot = self._slots.setdefault((entry.number, project), len(self._pages))
+            if slot == len(self._pages):
+                self._pages.append((entry, files))
+            else:
+                self._pages[slot] = (entry, files)
+        prefix = f"{base}/f/{slot}/"
+        following = 0
+        positions: dict[str, int] | None = None
 
         def rewrite(url: str) -> str:
-            found = proxied.get(url)
-            if found is not None:
-                return found
-            filename = url.rsplit("/", 1)[-1].split("?")[0]
-            file_id = self.register(url, filename, {}, {}, entry)
-            return f"{prefix}{file_id}/{urllib.parse.quote(filename)}"
+            nonlocal following, positions
+            if following < len(files) and files[following].url == url:
+                position = following
+                following += 1
+            else:
+                if positions is None:  # (a URL listed twice: the last file's)
+                    positions = {dist.url: i for i, dist in enumerate(files)}
+                found = positions.get(url)
+                if found is None:
+                    filename = url.rsplit("/", 1)[-1].split("?")[0]
+                    file_id = self.register(url, filename, {}, {}, entry)
+                    return f"{base}/f/{file_id}/{urllib.parse.quote(filename)}"
+                position = found
+            return f"{prefix}{position}/{_quote(files[position].filename)}"
 
         return rewrite
 
@@ -121,50 +137,92 @@ class FileRegistry:
         entry: IndexEntry,
     ) -> int:
         with self._lock:
-            return self._register(url, filename, hashes, metadata_hashes, entry)
+            file_id = self._ids.get(url)
+            if file_id is None:
+                file_id = len(self._ids)
+                self._ids[url] = file_id
+            self.files[file_id] = FileEntry(url, filename, hashes, metadata_hashes, entry)
+            return file_id
 
-    def _register(
-        self,
-        url: str,
-        filename: str,
-        hashes: dict[str, str],
-        metadata_hashes: dict[str, str],
-        entry: IndexEntry,
-    ) -> int:
-        file_id = self._ids.get(url)
-        if file_id is None:
-            file_id = len(self._ids)
-            self._ids[url] = file_id
-        self.files[file_id] = FileEntry(url, filename, hashes, metadata_hashes, entry)
-        return file_id
+    def entry(self, key: FileKey, name: str) -> FileEntry:
+        """The listed file that ``name`` (a file name, or its ``.metadata``) at ``key`` is;
+        raises ``NotFound`` for anything the guard did not list there."""
+        if isinstance(key, int):
+            entry = self.files.get(key)
+            if entry is None or name not in (entry.filename, entry.filename + ".metadata"):
+                raise NotFound(name)
+            return entry
+        slot, position = key
+        with self._lock:
+            listed = self._pages[slot] if slot < len(self._pages) else None
+        if listed is None:
+            raise NotFound(name)
+        index, files = listed
+        dist = files[position] if position < len(files) else None
+        if dist is None or name not in (dist.filename, dist.filename + ".metadata"):
+            # The page was checked again since it was served: the file may have moved.
+            dist = next(
+                (f for f in reversed(files) if name in (f.filename, f.filename + ".metadata")),
+                None,
+            )
+            if dist is None:
+                raise NotFound(name)
+        meta = dist.core_metadata
+        return FileEntry(
+            dist.url,
+            dist.filename,
+            hash_dict(dist.hashes),
+            hash_dict(meta) if isinstance(meta, Mapping) else {},
+            index,
+        )
 
     def unproxy(self, text: str, base: str) -> str:
         """``text`` with the guard's file URLs put back as the files' own (no credentials)."""
+        marker = f"{base}/f/"
+        pieces: list[str] = []
+        done = 0
+        at = text.find(marker)
+        while at >= 0:
+            end = at + len(marker)
+            numbers: list[int] = []
+            while len(numbers) < 2:
+                digits = _DIGITS.match(text, end)
+                if digits is None or not text.startswith("/", digits.end()):
+                    break
+                numbers.append(int(digits.group()))
+                end = digits.end() + 1
+            found = self._listed_at(numbers)
+            if found is not None:
+                quoted = urllib.parse.quote(found.filename)
+                if text.startswith(quoted, end):
+                    pieces += [text[done:at], strip_credentials(found.url)]
+                    done = end + len(quoted)
+            at = text.find(marker, max(done, at + 1))
+        return "".join(pieces) + text[done:]
+
+    def _listed_at(self, numbers: list[int]) -> FileEntry | DistFile | None:
         with self._lock:
-            files = dict(self.files)
-        for file_id, entry in files.items():
-            proxied = f"{base}/f/{file_id}/{urllib.parse.quote(entry.filename)}"
-            text = text.replace(proxied, strip_credentials(entry.url))
-        return text
+            if len(numbers) == 1:
+                return self.files.get(numbers[0])
+            if len(numbers) == 2 and numbers[0] < len(self._pages):
+                files = self._pages[numbers[0]][1]
+                return files[numbers[1]] if numbers[1] < len(files) else None
+        return None
 
     # -- downloading ------------------------------------------------------------------------
 
-    def fetch(self, file_id: int, name: str) -> tuple[IO[bytes], int]:
+    def fetch(self, key: FileKey, name: str) -> tuple[IO[bytes], int]:
         """A listed file (or its PEP 658 metadata), verified against the page's hashes.
 
         The bytes are spooled to disk while hashed and only then handed to pip, so a wrong or
         truncated file can be fetched again instead of reaching pip (a page can be fresher than
         the file host). Memory stays flat whatever the file's size.
         """
-        entry = self.files.get(file_id)
-        if entry is None:
-            raise NotFound(name)
+        entry = self.entry(key, name)
         if name == entry.filename:
             url, expected = entry.url, entry.hashes
-        elif name == entry.filename + ".metadata":
-            url, expected = metadata_url(entry.url), entry.metadata_hashes
         else:
-            raise NotFound(name)
+            url, expected = metadata_url(entry.url), entry.metadata_hashes
         hooks = self.prefetcher
         ready = hooks.file_ready(entry, name, url, expected) if hooks is not None else None
         if ready is not None:
@@ -282,11 +340,8 @@ def metadata_url(url: str) -> str:
 
 #: File names ``urllib.parse.quote`` leaves as they are (wheel names nearly always are).
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.\-~/]*")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _quote(filename: str) -> str:
     return filename if _UNQUOTED.fullmatch(filename) else urllib.parse.quote(filename)
-
-
-def _own_dict(mapping: Mapping[str, str]) -> dict[str, str]:
-    return mapping if isinstance(mapping, dict) else dict(mapping)

@@ -17,7 +17,7 @@ from typing import IO, NoReturn
 from safe_pip.authority.changelog import ChangelogAuthority
 from safe_pip.guard.authorities import Authorities
 from safe_pip.guard.filecache import FileCache
-from safe_pip.guard.files import FileEntry, FileRegistry, PrefetchHooks
+from safe_pip.guard.files import FileEntry, FileKey, FileRegistry, PrefetchHooks
 from safe_pip.guard.indexes import IndexEntry, IndexRegistry
 from safe_pip.guard.refusals import (
     ACCESS_DENIED,
@@ -219,7 +219,7 @@ class Guard:
         if served is not None:  # rendered once per check: serve answers many clients
             return served
         serial = entry.seen.get(project)
-        rewrite = self.file_registry.rewriter(entry, page, self._proxy_base)
+        rewrite = self.file_registry.rewriter(entry, project, page, self._proxy_base)
         if fmt == "json":
             body = render_json(page, rewrite_url=rewrite, serial=serial)
             served = ServedPage(body, JSON_CONTENT_TYPE, checked.record)
@@ -298,7 +298,7 @@ class Guard:
     ) -> int:
         return self.file_registry.register(url, filename, hashes, metadata_hashes, entry)
 
-    def fetch_file(self, file_id: int, name: str) -> tuple[IO[bytes], int]:
+    def fetch_file(self, file_id: FileKey, name: str) -> tuple[IO[bytes], int]:
         """A listed file (or its PEP 658 metadata), verified against the page's hashes."""
         return self.file_registry.fetch(file_id, name)
 

@@ -10,7 +10,8 @@ the runner ends the client and pip reads an error answer as an empty page (its i
 ``"503"`` (serve, whose clients it cannot end) answers 503 with a line naming the project and
 why (502 when the index refused the guard's credentials: not a wait, not the client's to fix).
 Paths, after the token when there is one: ``i/<n>/<project>/`` (index number n),
-``simple/<project>/`` (index 0), ``f/<id>/<filename>`` (a listed file), and ``/-/health``
+``simple/<project>/`` (index 0), ``f/<id>/<filename>`` and ``f/<page>/<n>/<filename>`` (a
+listed file: registered alone, or the n-th file of a page served), and ``/-/health``
 (no token: it tells nothing about what is installed).
 
 ``HEAD`` gets a ``GET``'s headers without the body, and files honour ``Range`` (one range:
@@ -244,6 +245,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             elif rest[0] == "f" and len(rest) == 3 and rest[1].isdigit():
                 kind, name = "file", urllib.parse.unquote(rest[2])
                 self._file(int(rest[1]), name)
+            elif rest[0] == "f" and len(rest) == 4 and rest[1].isdigit() and rest[2].isdigit():
+                kind, name = "file", urllib.parse.unquote(rest[3])
+                self._file((int(rest[1]), int(rest[2])), name)
             else:
                 self._plain(404, "not found\n")
         except NotFound:
@@ -290,7 +294,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     def _head(self) -> bool:
         return self.command == "HEAD"
 
-    def _file(self, file_id: int, name: str) -> None:
+    def _file(self, file_id: int | tuple[int, int], name: str) -> None:
         started = time.perf_counter()
         # Always the whole file, downloaded and verified before any byte of it (or of a range
         # of it) goes out: a range taken from the upstream directly could not be checked.

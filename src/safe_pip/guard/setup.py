@@ -15,6 +15,7 @@ from safe_pip.guard.asofview import AsOfView
 from safe_pip.guard.filecache import FileCache
 from safe_pip.guard.guard import Guard
 from safe_pip.guard.indexes import IndexEntry
+from safe_pip.guard.memory import give_memory_back
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.refusals import Refusal
 from safe_pip.net.http import TransportSettings, make_session
@@ -49,6 +50,7 @@ class GuardSetup:
         say: Callable[[str], None],
         on_refuse: Callable[[Refusal], None] = lambda refusal: None,
     ) -> None:
+        give_memory_back()  # before the guard's threads start
         self.options = options
         self.transport = transport
         self.store = store or StateStore()

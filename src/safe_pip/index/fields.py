@@ -5,10 +5,11 @@ a page that cannot be read exactly is treated as a stale view."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from safe_pip.errors import MalformedPage
+from safe_pip.index.model import OneHash, compact_hashes
 
 #: Hash names pip understands in a URL fragment, most preferred first. PEP 503 names sha256 as
 #: the one to use; the others are what pip's ``LinkHash`` accepts.
@@ -78,6 +79,7 @@ def split_file_url(page_url: str, href: str) -> tuple[str, str]:
 #: Hash names found good, as given -> lowercased: every file of a page names the same one or
 #: two, so each is checked once, and every file's dict shares one key string.
 _HASH_NAMES: dict[str, str] = {}
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 
 def check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) -> dict[str, str]:
@@ -96,10 +98,29 @@ def check_hashes(hashes: Iterable[tuple[object, object]], where: str, url: str) 
                 _HASH_NAMES[name] = key
         if not isinstance(value, str) or not _HEX.fullmatch(value):
             raise MalformedPage(url, f"bad {name} digest {value!r} in {where}")
-        digest = value.lower()
+        # The digest as given when already lowercase (nearly always): no copy of it per file.
+        digest = value if _LOWER_HEX.fullmatch(value) else value.lower()
         if checked.setdefault(key, digest) != digest:
             raise MalformedPage(url, f"two different {key} digests in {where}")
     return checked
+
+
+def page_hashes(hashes: dict[object, object], where: str, url: str) -> Mapping[str, str]:
+    """:func:`check_hashes` of a decoded JSON object, as a page keeps them
+    (:func:`~safe_pip.index.model.compact_hashes`). One hash already in canonical form (a
+    lowercase name and even-length lowercase hex, as the real index writes every file's) is
+    checked by its bytes form alone, which the page keeps: no regex, dict or copy per file."""
+    if len(hashes) == 1:
+        ((name, value),) = hashes.items()
+        if type(name) is str and _HASH_NAMES.get(name) == name and type(value) is str:
+            try:
+                digest = bytes.fromhex(value)
+            except ValueError:
+                digest = None
+            # (fromhex also takes upper case and spaces: only the canonical form round-trips)
+            if digest is not None and digest.hex() == value:
+                return OneHash(name, digest)
+    return compact_hashes(check_hashes(hashes.items(), where, url))
 
 
 def fragment_hashes(fragment: str, where: str, url: str) -> dict[str, str]:

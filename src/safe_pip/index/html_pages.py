@@ -26,6 +26,7 @@ from safe_pip.index.model import (
     DistFile,
     ProjectPage,
     SerialSource,
+    compact_hashes,
 )
 
 __all__ = ["parse_html", "render_html"]
@@ -142,7 +143,7 @@ def _html_file(attrs: Mapping[str, str | None], base: str, url: str) -> DistFile
     return DistFile(
         filename=filename,
         url=file_url,
-        hashes=fragment_hashes(fragment, where, url),
+        hashes=compact_hashes(fragment_hashes(fragment, where, url)),
         requires_python=attrs.get("data-requires-python") or None,
         yanked=yanked_attr,
         yanked_reason=(attrs.get("data-yanked") or None) if yanked_attr else None,
@@ -162,7 +163,7 @@ def _metadata_from_text(
         raise MalformedPage(
             url, f"bad {attr} value {value!r} for {filename} (want 'true' or 'sha256=<hex>')"
         )
-    return check_hashes([(name, digest)], f"{attr} of {filename}", url)
+    return compact_hashes(check_hashes([(name, digest)], f"{attr} of {filename}", url))
 
 
 def _bool_from_text(value: str | None, attr: str, filename: str, url: str) -> bool:

@@ -18,10 +18,18 @@ from safe_pip.index.fields import (
     check_hashes,
     fragment_hashes,
     name_from_url,
+    page_hashes,
     serial_from_json,
     split_file_url,
 )
-from safe_pip.index.model import RENDERED_API_VERSION, DistFile, ProjectPage, SerialSource
+from safe_pip.index.model import (
+    RENDERED_API_VERSION,
+    DistFile,
+    ProjectPage,
+    SerialSource,
+    compact_hashes,
+    hash_dict,
+)
 
 __all__ = ["parse_json", "render_json"]
 
@@ -80,7 +88,10 @@ def parse_json(text: str, url: str, serials: dict[SerialSource, int]) -> Project
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise MalformedPage(url, "JSON files is not a list")
-    files = tuple(_json_file(raw, f"files[{i}]", url) for i, raw in enumerate(raw_files))
+    shared: dict[str, str] = {}
+    files = tuple(
+        _json_file(raw, f"files[{i}]", url, shared) for i, raw in enumerate(raw_files)
+    )
     status, reason = _project_status(data.get("project-status"))
     return ProjectPage(
         name=name,
@@ -109,12 +120,14 @@ def _project_status(value: object) -> tuple[str | None, str | None]:
     )
 
 
-def _json_file(raw: object, where: str, url: str) -> DistFile:
+def _json_file(raw: object, where: str, url: str, shared: dict[str, str]) -> DistFile:
     """One entry of ``files``. ``null`` counts as absent for the optional keys (the real
     index sends ``"requires-python": null``).
 
     Written for speed (a page can list thousands of files): the optional keys are checked
     inline, in the order the checks have always run, so the same entry fails the same way.
+    ``shared``: the page's Requires-Python values, one object each however many files repeat
+    it (the page is kept for the whole run).
     """
     if not isinstance(raw, dict):
         raise MalformedPage(url, f"{where} is not an object")
@@ -132,14 +145,17 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
     hashes_raw = get("hashes")
     if hashes_raw is not None and not isinstance(hashes_raw, dict):
         _wrong_type(url, where, "hashes", hashes_raw)
-    hashes = check_hashes((hashes_raw or {}).items(), f"{where}.hashes", url)
     if fragment:
+        hashes_given = check_hashes((hashes_raw or {}).items(), f"{where}.hashes", url)
         # pip merges hashes from a URL fragment too; a conflict is an inconsistent page.
         for hash_name, digest in fragment_hashes(fragment, f"{where}.url", url).items():
-            if hashes.setdefault(hash_name, digest) != digest:
+            if hashes_given.setdefault(hash_name, digest) != digest:
                 raise MalformedPage(
                     url, f"{where}: url fragment and hashes disagree on {hash_name}"
                 )
+        hashes = compact_hashes(hashes_given)
+    else:
+        hashes = page_hashes(hashes_raw or {}, f"{where}.hashes", url)
 
     # PEP 592 / 691: false, true, or a reason string. "" is outside the spec; pip reads it as
     # not yanked, uv as yanked: we take the safe side (yanked, no reason).
@@ -159,7 +175,7 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
         if not isinstance(value, (bool, dict)):
             _wrong_type(url, where, key, value)
         if isinstance(value, dict):
-            metadata = check_hashes(value.items(), f"{where}.{key}", url) or True
+            metadata = page_hashes(value, f"{where}.{key}", url) or True
         else:
             metadata = True if value else None
         break
@@ -171,8 +187,10 @@ def _json_file(raw: object, where: str, url: str) -> DistFile:
         raise MalformedPage(url, f"{where}.size is {size!r}, not a non-negative integer")
 
     requires_python = get("requires-python")
-    if requires_python is not None and not isinstance(requires_python, str):
-        _wrong_type(url, where, "requires-python", requires_python)
+    if requires_python is not None:
+        if not isinstance(requires_python, str):
+            _wrong_type(url, where, "requires-python", requires_python)
+        requires_python = shared.setdefault(requires_python, requires_python)
     gpg_sig = get("gpg-sig")
     if gpg_sig is not None and not isinstance(gpg_sig, bool):
         _wrong_type(url, where, "gpg-sig", gpg_sig)
@@ -215,23 +233,41 @@ def render_json(
     document: dict[str, object] = {"meta": meta, "name": page.name}
     if page.versions is not None:
         document["versions"] = list(page.versions)
-    document["files"] = [_json_entry(f, rewrite_url) for f in page.files]
+    document["files"] = []
+    # The files are written a batch at a time, so a page of thousands never has all its
+    # entries built at once, nor its whole text beside its bytes.
+    head = _dumps(document)[:-2]  # without the empty list's "]" and the object's "}"
+    pieces = [head.encode("ascii")]
+    files = page.files
+    for start in range(0, len(files), _RENDER_BATCH):
+        batch = [_json_entry(f, rewrite_url) for f in files[start : start + _RENDER_BATCH]]
+        text = _dumps(batch)[1:-1]
+        pieces.append((f",{text}" if start else text).encode("ascii"))
+    pieces.append(b"]}")
+    return b"".join(pieces)
+
+
+#: Files rendered per ``json.dumps`` call.
+_RENDER_BATCH = 256
+
+
+def _dumps(value: object) -> str:
     # ensure_ascii: the body is plain ASCII whatever the names contain (even lone surrogates).
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
 def _json_entry(dist: DistFile, rewrite_url: Callable[[str], str]) -> dict[str, object]:
     entry: dict[str, object] = {
         "filename": dist.filename,
         "url": rewrite_url(dist.url),
-        "hashes": dict(dist.hashes),
+        "hashes": hash_dict(dist.hashes),
     }
     if dist.requires_python is not None:
         entry["requires-python"] = dist.requires_python
     entry["yanked"] = (dist.yanked_reason or True) if dist.yanked else False
     if dist.core_metadata is not None and dist.core_metadata is not False:
         entry["core-metadata"] = (
-            True if isinstance(dist.core_metadata, bool) else dict(dist.core_metadata)
+            True if isinstance(dist.core_metadata, bool) else hash_dict(dist.core_metadata)
         )
     if dist.gpg_sig is not None:
         entry["gpg-sig"] = dist.gpg_sig

@@ -4,7 +4,7 @@ are in :mod:`safe_pip.index.pages`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,6 +34,56 @@ SERIAL_SOURCE_LABELS: Mapping[SerialSource, str] = {
     "json-meta": "meta._last-serial",
     "html-comment": "<!--SERIAL--> comment",
 }
+
+
+class OneHash(Mapping[str, str]):
+    """``{name: hex digest}`` for a file with one hash (nearly every file), read-only, the
+    digest kept as bytes: a page is kept for the whole run and lists up to thousands of files,
+    each with a hash and a metadata hash; a dict and its 64-character string take about 300
+    bytes, this about 110."""
+
+    __slots__ = ("_name", "_digest")
+
+    def __init__(self, name: str, digest: bytes) -> None:
+        self._name = name
+        self._digest = digest
+
+    def __getitem__(self, key: str) -> str:
+        if key != self._name:
+            raise KeyError(key)
+        return self._digest.hex()
+
+    def __contains__(self, key: object) -> bool:
+        return key == self._name
+
+    def __iter__(self) -> Iterator[str]:
+        yield self._name
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return repr(self.as_dict())
+
+    def as_dict(self) -> dict[str, str]:
+        """``dict(self)``, without the Mapping protocol's calls (rendering a page makes one
+        per file)."""
+        return {self._name: self._digest.hex()}
+
+
+def hash_dict(hashes: Mapping[str, str]) -> dict[str, str]:
+    """A new dict of a file's hashes as the page keeps them."""
+    return hashes.as_dict() if type(hashes) is OneHash else dict(hashes)
+
+
+def compact_hashes(hashes: dict[str, str]) -> Mapping[str, str]:
+    """Checked hashes (lowercase hex) as a page keeps them: one hash as a :class:`OneHash`,
+    else the dict itself."""
+    if len(hashes) == 1:
+        ((name, digest),) = hashes.items()
+        if len(digest) % 2 == 0:  # (an odd-length digest has no bytes form; never on PyPI)
+            return OneHash(name, bytes.fromhex(digest))
+    return hashes
 
 
 @dataclass(frozen=True, slots=True)  # slots: a big page lists thousands
