@@ -33,6 +33,7 @@ from safe_pip.report.console import say, say_denials, write_report
 if TYPE_CHECKING:
     from safe_pip.authority.state import StateStore
     from safe_pip.guard.guard import Guard, Refusal
+    from safe_pip.guard.prefetch import Prefetcher
     from safe_pip.guard.proxy import Proxy
     from safe_pip.guard.setup import GuardSetup
 
@@ -41,6 +42,9 @@ _OUTPUT_LIMIT = 4 * 1024 * 1024
 #: Connections kept per host: uv asks for up to 50 files at once (its default
 #: ``UV_CONCURRENT_DOWNLOADS``); with fewer, urllib3 warns and drops the extra connections.
 _POOL = 64
+#: Words that name a command which installs what it resolves (``uv pip install``, ``uv sync``,
+#: ``pip install``, ``pip-sync``): its wheels are fetched as soon as their metadata is read.
+_INSTALLING = frozenset({"install", "sync", "pip-sync"})
 
 
 def _parser() -> CommandParser:
@@ -131,7 +135,9 @@ def run_command(
 
     As for ``install``, the command starts first, pointed at the guard's socket and index
     numbers, and the guard is imported and built while it starts (uv's first requests wait in
-    the socket's backlog).
+    the socket's backlog). The prefetcher learns names only from the metadata the command
+    reads (its arguments are not parsed), and fetches the wheel of each metadata file an
+    installing command read: uv downloads them all only once it has resolved.
     """
     env = dict(os.environ if env is None else env)
     settings = resolve_settings(parse_pip_args("install", pip_args, env), env)
@@ -152,6 +158,7 @@ def run_command(
     process: PipProcess | None = None
     setup: GuardSetup | None = None
     proxy: Proxy | None = None
+    prefetcher: Prefetcher | None = None
 
     def on_refuse(refusal: Refusal) -> None:
         if process is not None:
@@ -166,6 +173,7 @@ def run_command(
             try:
                 # Imported once the command has started: the guard's modules (requests, the
                 # changelog client) load while it starts.
+                from safe_pip.guard.prefetch import Prefetcher
                 from safe_pip.guard.proxy import Proxy
                 from safe_pip.guard.setup import GuardSetup, transport_of
 
@@ -181,12 +189,20 @@ def run_command(
                 setup.add_planned(plan.calls)
                 setup.guard.start_authorities()
                 proxy.start()
+                # Not the newest wheel's metadata of each page read (``metadata_ahead``): the
+                # command's target interpreter is unknown, and uv asks for it at once anyway.
+                prefetcher = Prefetcher(
+                    setup.guard, metadata_ahead=False, files=installs(command)
+                )
+                prefetcher.start()
                 code = process.wait()
             except (KeyboardInterrupt, Signalled) as exc:
                 code = process.interrupted(exc)
     finally:
         if process is not None:
             process.end()  # never leave the command running without its guard
+        if prefetcher is not None:
+            prefetcher.close()
         if proxy is not None:
             proxy.stop()
         listener.close()
@@ -211,6 +227,13 @@ def run_command(
     if code == 0:
         unproxy_written_files(guard, listener.token, command, started)
     return code
+
+
+def installs(command: Sequence[str]) -> bool:
+    """Whether ``command`` installs what it resolves, so that its wheels are worth fetching
+    ahead: an installing word among its first ones, and no ``--dry-run``."""
+    words = {Path(command[0]).name, *command[1:4]} if command else set()
+    return bool(words & _INSTALLING) and "--dry-run" not in command
 
 
 def unproxy_written_files(
