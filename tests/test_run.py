@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _guarded import installed, pins, safe_pip, tool
 
-from safe_pip.commands.run import index_environment
+from safe_pip.commands.run import index_environment, installs
 from safe_pip.testing import CDN, Origin, fill_cache
 
 BIN = Path(sys.executable).parent
@@ -176,3 +176,22 @@ def test_command_exit_code_is_passed_through(
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.startswith("http://127.0.0.1:")
     assert os.path.basename(proc.stdout.strip().rstrip("/")) == "0"
+
+
+@pytest.mark.parametrize(
+    ("command", "fetched"),
+    [
+        (["uv", "pip", "install", "alpha"], True),
+        (["/usr/bin/uv", "sync"], True),
+        ([sys.executable, "-m", "pip", "install", "alpha"], True),
+        (["pip-sync", "requirements.txt"], True),
+        (["uv", "pip", "install", "--dry-run", "alpha"], False),
+        (["uv", "pip", "compile", "requirements.in"], False),
+        (["pip-compile", "requirements.in"], False),
+        (["uv", "lock"], False),
+    ],
+)
+def test_wheels_are_fetched_ahead_only_for_installing_commands(
+    command: list[str], fetched: bool
+) -> None:
+    assert installs(command) is fetched

@@ -1,4 +1,5 @@
-"""pip starts before the guard is built, and the guard then serves the URLs pip got."""
+"""pip (and ``run``'s command) starts before the guard is built, and the guard then serves the
+URLs it got."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import os, sys
 def stop(event, args):
     if event != "subprocess.Popen":
         return
-    if list(args[1])[1:3] == ["-m", "pip"]:
+    argv = list(args[1])
+    if argv[1:3] == ["-m", "pip"] or argv[:1] == ["uv"]:
         print(" ".join(sorted(sys.modules)))
         sys.stdout.flush()
         os._exit(0)
@@ -75,6 +77,23 @@ def test_pip_starts_before_the_guard_modules_are_imported(
     assert proc.returncode == 0, proc.stderr
     loaded = set(proc.stdout.split())
     assert "safe_pip.commands.install" in loaded  # the probe did stop at pip's start
+    assert not loaded.intersection(_AFTER_PIP), sorted(loaded.intersection(_AFTER_PIP))
+
+
+def test_run_starts_its_command_before_the_guard_modules_are_imported(tmp_path: Path) -> None:
+    env = dict(os.environ, SAFE_PIP_STATE_DIR=str(tmp_path / "state"), PIP_CONFIG_FILE=os.devnull)
+    proc = subprocess.run(
+        [
+            sys.executable, "-c", _UP_TO_PIP,
+            "--changelog", "http://127.0.0.1:9/pypi", "--max-wait=30",
+            "run", "--index-url", "http://127.0.0.1:9/simple/", "--",
+            "uv", "pip", "install", "beta",
+        ],
+        env=env, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    assert "safe_pip.commands.run" in loaded  # the probe did stop at the command's start
     assert not loaded.intersection(_AFTER_PIP), sorted(loaded.intersection(_AFTER_PIP))
 
 

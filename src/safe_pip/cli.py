@@ -16,11 +16,9 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from safe_pip import __version__
-from safe_pip.commands.install import run
 from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import SafePipError, UsageError
 from safe_pip.guard.options import GuardOptions
-from safe_pip.index.asof import parse_as_of
 from safe_pip.pip.cmdline import GUARDED_COMMANDS
 from safe_pip.report.console import say
 
@@ -143,6 +141,9 @@ def guard_options(ns: argparse.Namespace, env: Mapping[str, str]) -> GuardOption
     strict = ns.strict if ns.strict else _flag(env.get("SAFE_PIP_STRICT", ""), "SAFE_PIP_STRICT")
     as_of = None
     if ns.as_of or env.get("SAFE_PIP_AS_OF", "").strip():
+        # Only when asked: it loads the page modules, which run loads after its command starts.
+        from safe_pip.index.asof import parse_as_of
+
         as_of = (
             parse_as_of(ns.as_of, "--as-of")
             if ns.as_of
@@ -174,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(module.main(rest, options))
         if rest[:1] == ["--"]:
             rest = rest[1:]
+        # Here, not at the top: ``run`` and the other commands start sooner without the
+        # runner's modules (lock files, --as-of).
+        from safe_pip.commands.install import run
+
         return run(options, ns.command, rest)
     except SafePipError as exc:
         say(f"error: {exc}")

@@ -20,21 +20,31 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safe_pip.authority.state import StateStore
 from safe_pip.commands.parser import CommandParser
 from safe_pip.errors import ExitCode, UsageError
-from safe_pip.guard.guard import Guard, Refusal
 from safe_pip.guard.options import GuardOptions
-from safe_pip.guard.proxy import Proxy
-from safe_pip.guard.setup import GuardSetup, transport_of
 from safe_pip.pip.cmdline import parse_pip_args, resolve_settings
 from safe_pip.pip.invocation import PIP_TIMEOUT_MARGIN
-from safe_pip.pip.launch import PipProcess
+from safe_pip.pip.launch import IndexPlan, Listener, PipProcess, Signalled, signals_raised
 from safe_pip.report.console import say, say_denials, write_report
+
+if TYPE_CHECKING:
+    from safe_pip.authority.state import StateStore
+    from safe_pip.guard.guard import Guard, Refusal
+    from safe_pip.guard.prefetch import Prefetcher
+    from safe_pip.guard.proxy import Proxy
+    from safe_pip.guard.setup import GuardSetup
 
 #: Files larger than this are not searched for the guard's URL after the command.
 _OUTPUT_LIMIT = 4 * 1024 * 1024
+#: Connections kept per host: uv asks for up to 50 files at once (its default
+#: ``UV_CONCURRENT_DOWNLOADS``); with fewer, urllib3 warns and drops the extra connections.
+_POOL = 64
+#: Words that name a command which installs what it resolves (``uv pip install``, ``uv sync``,
+#: ``pip install``, ``pip-sync``): its wheels are fetched as soon as their metadata is read.
+_INSTALLING = frozenset({"install", "sync", "pip-sync"})
 
 
 def _parser() -> CommandParser:
@@ -121,51 +131,89 @@ def run_command(
     store: StateStore | None = None,
     out: Callable[[str], None] = say,
 ) -> int:
-    """Run ``command`` guarded; its exit code, or 75 when the guard refused the view."""
+    """Run ``command`` guarded; its exit code, or 75 when the guard refused the view.
+
+    As for ``install``, the command starts first, pointed at the guard's socket and index
+    numbers, and the guard is imported and built while it starts (uv's first requests wait in
+    the socket's backlog). The prefetcher learns names only from the metadata the command
+    reads (its arguments are not parsed), and fetches the wheel of each metadata file an
+    installing command read: uv downloads them all only once it has resolved.
+    """
     env = dict(os.environ if env is None else env)
     settings = resolve_settings(parse_pip_args("install", pip_args, env), env)
     if settings.no_index:
         raise UsageError("run: pip's configuration says no-index: there is no index to guard")
-    holder: dict[str, PipProcess] = {}
-
-    def on_refuse(refusal: Refusal) -> None:
-        process = holder.get("command")
-        if process is not None:
-            process.refuse()
-
-    setup = GuardSetup(options, transport_of(settings), store=store, say=out, on_refuse=on_refuse)
-    guard = setup.guard
-    proxy = Proxy(guard)
-
-    def guarded(url: str, *, main: bool = False) -> str:
-        entry = setup.add_index(url, main=main)
-        return url if entry is None else guard.index_url(entry)
-
-    main_url = guarded(settings.index_url, main=True)
-    extras = [guarded(url) for url in settings.extra_index_urls]
+    listener = Listener()
+    plan = IndexPlan(listener.base)
+    main_url = plan.guarded(settings.index_url, main=True)
+    extras = [plan.guarded(url) for url in settings.extra_index_urls]
     child_env = dict(env)
     child_env.update(
         index_environment(
             main_url, extras, options.max_wait + settings.timeout + PIP_TIMEOUT_MARGIN
         )
     )
-    child_env.update(proxy_environment(f"http://127.0.0.1:{proxy.port}"))
+    child_env.update(proxy_environment(listener.proxy_url))
     started = time.time() - 2.0  # file times can be coarser than the clock
+    process: PipProcess | None = None
+    setup: GuardSetup | None = None
+    proxy: Proxy | None = None
+    prefetcher: Prefetcher | None = None
+
+    def on_refuse(refusal: Refusal) -> None:
+        if process is not None:
+            process.refuse()
+
     try:
-        proxy.start()
-        guard.start_authorities()
         try:
             process = PipProcess(command, child_env)
         except OSError as exc:
             raise UsageError(f"run: cannot start {command[0]}: {exc.strerror or exc}") from None
-        holder["command"] = process
-        code = process.wait()
-    finally:
-        proxy.stop()
-        setup.keep(out)
-        if options.report:
-            write_report(options.report, guard, "run")
+        with signals_raised():
+            try:
+                # Imported once the command has started: the guard's modules (requests, the
+                # changelog client) load while it starts.
+                from safe_pip.guard.prefetch import Prefetcher
+                from safe_pip.guard.proxy import Proxy
+                from safe_pip.guard.setup import GuardSetup, transport_of
 
+                setup = GuardSetup(
+                    options,
+                    transport_of(settings),
+                    store=store,
+                    say=out,
+                    on_refuse=on_refuse,
+                    pool=_POOL,
+                )
+                proxy = Proxy(setup.guard, listening=listener.sock, token=listener.token)
+                setup.add_planned(plan.calls)
+                setup.guard.start_authorities()
+                proxy.start()
+                # Not the newest wheel's metadata of each page read (``metadata_ahead``): the
+                # command's target interpreter is unknown, and uv asks for it at once anyway.
+                prefetcher = Prefetcher(
+                    setup.guard, metadata_ahead=False, files=installs(command)
+                )
+                prefetcher.start()
+                code = process.wait()
+            except (KeyboardInterrupt, Signalled) as exc:
+                code = process.interrupted(exc)
+    finally:
+        if process is not None:
+            process.end()  # never leave the command running without its guard
+        if prefetcher is not None:
+            prefetcher.close()
+        if proxy is not None:
+            proxy.stop()
+        listener.close()
+        if setup is not None:
+            setup.keep(out)
+            if options.report:
+                write_report(options.report, setup.guard, "run")
+
+    if setup is None or process is None:
+        return code  # a signal came before the guard was built
+    guard = setup.guard
     if guard.refusals or process.refused.is_set():
         if say_denials(guard, out, f"{command[0]} was ended before it could install"):
             return int(ExitCode.ACCESS_DENIED)
@@ -177,8 +225,15 @@ def run_command(
         )
         return int(ExitCode.REFUSED)
     if code == 0:
-        unproxy_written_files(guard, proxy.token, command, started)
+        unproxy_written_files(guard, listener.token, command, started)
     return code
+
+
+def installs(command: Sequence[str]) -> bool:
+    """Whether ``command`` installs what it resolves, so that its wheels are worth fetching
+    ahead: an installing word among its first ones, and no ``--dry-run``."""
+    words = {Path(command[0]).name, *command[1:4]} if command else set()
+    return bool(words & _INSTALLING) and "--dry-run" not in command
 
 
 def unproxy_written_files(

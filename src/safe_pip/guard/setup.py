@@ -39,7 +39,8 @@ def same_index(a: str, b: str) -> bool:
 
 
 class GuardSetup:
-    """One guard with its session, its state store and its indexes."""
+    """One guard with its session, its state store and its indexes; ``pool``: connections
+    kept per host (as many as the client asks for at once, or urllib3 drops the rest)."""
 
     def __init__(
         self,
@@ -49,12 +50,13 @@ class GuardSetup:
         store: StateStore | None = None,
         say: Callable[[str], None],
         on_refuse: Callable[[Refusal], None] = lambda refusal: None,
+        pool: int = 16,
     ) -> None:
         give_memory_back()  # before the guard's threads start
         self.options = options
         self.transport = transport
         self.store = store or StateStore()
-        self.session = make_session(transport)
+        self.session = make_session(transport, pool=pool)
         self.as_of: AsOfView | None = None
         if options.as_of is not None:
             self.as_of = AsOfView(

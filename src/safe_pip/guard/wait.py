@@ -62,9 +62,18 @@ class PageWait:
         started = timing.clock()
         url = f"{entry.upstream}{project}/"
         self.run.add_page(record)
+        # The first copy is fetched before the evidence is gathered: the run's first pages are
+        # asked while the changelog is still being read, and the copy's round trip then
+        # overlaps it. Judged by evidence gathered after it was fetched, a copy can only look
+        # staler than it is (and is fetched again), never fresher.
+        first: ProjectPage | Exception | None
+        try:
+            first = fetch_page(self.session, url, *VARIANTS[0], timeout=self.timeout)
+        except (NotFound, MalformedPage, Transient, AccessDenied) as exc:
+            first = exc
         evidence = self.authorities.evidence(entry, project)
-        # --max-wait counts from the first fetch, so a hanging index (each read bounded by
-        # pip's --timeout) cannot stretch the wait by a whole round of copies.
+        # --max-wait counts from here, so a hanging index (each read bounded by pip's
+        # --timeout) cannot stretch the wait by a whole round of copies.
         first_fetch = timing.clock()
         deadline: float | None = None
         backoff = timing.first_backoff
@@ -80,7 +89,13 @@ class PageWait:
             for fmt, enc in VARIANTS:
                 record.attempts += 1
                 try:
-                    page = fetch_page(self.session, url, fmt, enc, timeout=self.timeout)
+                    if first is None:
+                        page = fetch_page(self.session, url, fmt, enc, timeout=self.timeout)
+                    elif isinstance(first, Exception):
+                        failed, first = first, None
+                        raise failed
+                    else:
+                        page, first = first, None
                 except NotFound:
                     missing = judge_missing(evidence)
                     if missing is not None:
