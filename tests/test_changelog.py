@@ -467,6 +467,23 @@ def test_summary_persisted_and_reloaded(
     assert reopened.load_journal("http://127.0.0.1/simple") == summary  # same key
 
 
+def test_summary_can_be_had_before_it_is_kept(
+    fake: FakeIndex, server: str, session: Session, store: StateStore
+) -> None:
+    """The guard hands the summary to its pages first and saves it after: keep=False leaves
+    the store alone until keep(), which saves once."""
+    _populate(fake)
+    auth = make_authority(server, session, store)
+    summary = auth.summary(keep=False)
+    assert StateStore(store.root).load_journal(INDEX) is None
+    assert auth.summary() is summary  # computed once; this caller keeps it
+    assert StateStore(store.root).load_journal(INDEX) == summary
+    saves: list[JournalSummary] = []
+    store.save_journal = lambda url, s: saves.append(s)  # type: ignore[method-assign]
+    auth.keep()
+    assert saves == []  # kept once
+
+
 def test_corrupt_journal_file_warns_and_goes_cold(
     fake: FakeIndex,
     server: str,

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from safe_pip.guard.guard import Refused
 from safe_pip.guard.options import GuardOptions
 from safe_pip.guard.prefetch import Prefetcher
 from safe_pip.guard.setup import GuardSetup
+from safe_pip.index.journal import JournalSummary
 from safe_pip.net.http import TransportSettings
 from safe_pip.testing import CDN, Origin, fill_cache
 
@@ -574,3 +576,39 @@ def test_dependencies_read_before_the_target_answers_wait_for_it(
         assert wanted(prefetcher) == after_e
         prefetcher.want([Requirement("a[x]")])
         assert wanted(prefetcher) == after_extra
+
+
+def test_pages_do_not_wait_for_the_summary_to_be_saved(origin: Origin, state_dir: Path) -> None:
+    origin.publish("alpha", "1.0")
+    store = StateStore(state_dir)
+    saving = threading.Event()
+    release = threading.Event()
+    real_save = store.save_journal
+
+    def slow_save(url: str, summary: JournalSummary) -> None:
+        saving.set()
+        release.wait(60)
+        real_save(url, summary)
+
+    store.save_journal = slow_save  # type: ignore[method-assign]
+    with CDN(origin) as cdn:
+        setup = GuardSetup(
+            GuardOptions(changelog=cdn.changelog_url, max_wait=5),
+            TransportSettings(),
+            store=store,
+            say=lambda line: None,
+        )
+        entry = setup.add_index(cdn.simple_url, main=True)
+        assert entry is not None
+        setup.guard.start_authorities()
+        pages: list[object] = []
+        check = threading.Thread(target=lambda: pages.append(setup.guard.verified(entry, "alpha")))
+        check.start()
+        check.join(20)  # a bound, not a timing: it ends at once unless it waits for the save
+        finished = not check.is_alive()
+        release.set()
+        check.join()
+        assert finished and saving.is_set()  # judged while the save still waited
+        assert pages and pages[0] is not None
+        setup.keep(lambda line: None)  # waits for the save before the run ends
+    assert StateStore(state_dir).load_journal(cdn.simple_url) is not None

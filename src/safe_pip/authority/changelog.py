@@ -84,6 +84,8 @@ class ChangelogAuthority:
         self._clock = clock
         self.keep_files = keep_files
         self._lock = threading.Lock()
+        self._keep_lock = threading.Lock()
+        self._kept = False
         self._done = False
         self._result: JournalSummary | None = None
         self._error: Exception | None = None
@@ -96,8 +98,12 @@ class ChangelogAuthority:
         """The authority's name in messages (``changelog <url>``)."""
         return self._client.authority
 
-    def summary(self) -> JournalSummary:
-        """The journal summary for this run (computed by the first caller, then reused)."""
+    def summary(self, *, keep: bool = True) -> JournalSummary:
+        """The journal summary for this run (computed by the first caller, then reused).
+
+        ``keep``: save it in the store before returning (:meth:`keep`); with False the caller
+        keeps it later, so that what waits for the summary does not wait for the disk too.
+        """
         with self._lock:
             if not self._done:
                 try:
@@ -110,7 +116,24 @@ class ChangelogAuthority:
             if self._error is not None:
                 raise self._error
             assert self._result is not None
-            return self._result
+            result = self._result
+        if keep:
+            self.keep()
+        return result
+
+    def keep(self) -> None:
+        """Save this run's summary in the store, once; nothing if there is none (yet).
+
+        The cached summary is an optimisation: a store that cannot be written costs a warning.
+        """
+        with self._keep_lock:
+            if self._kept or self._result is None:
+                return
+            self._kept = True
+            try:
+                self._store.save_journal(self._index_url, self._result)
+            except (SafePipError, OSError) as exc:
+                logger.warning("could not save the changelog summary: %s", exc)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -131,10 +154,6 @@ class ChangelogAuthority:
             summary = self._cold()
             if self.mode is None:
                 self.mode = "cold"
-        try:
-            self._store.save_journal(self._index_url, summary)
-        except (SafePipError, OSError) as exc:
-            logger.warning("could not save the changelog summary: %s", exc)
         return summary
 
     def _warm(self, cached: JournalSummary) -> JournalSummary | None:

@@ -30,28 +30,41 @@ class Authorities:
         self.timing = timing
         self.run = run
         self._summary_threads: list[threading.Thread] = []
+        #: Set when an index's summary (or why there is none) is known: pages wait for this,
+        #: not for the summary to be saved.
+        self._summaries_known: list[threading.Event] = []
         self._origin_pages: dict[tuple[int, str], tuple[bool, ProjectPage | None]] = {}
 
     def start(self, entries: list[IndexEntry]) -> None:
         """Ask the changelogs in the background while pip starts, so no page waits for it."""
         for entry in entries:
             if entry.changelog is not None:
+                known = threading.Event()
                 thread = threading.Thread(
-                    target=self._load_summary, args=(entry,), daemon=True, name="changelog"
+                    target=self._load_summary, args=(entry, known), daemon=True, name="changelog"
                 )
                 thread.start()
                 self._summary_threads.append(thread)
+                self._summaries_known.append(known)
 
-    def _load_summary(self, entry: IndexEntry) -> None:
+    def finish(self) -> None:
+        """Wait for the summaries to be saved (before the process exits)."""
+        for thread in self._summary_threads:
+            thread.join()
+
+    def _load_summary(self, entry: IndexEntry, known: threading.Event | None = None) -> None:
         assert entry.changelog is not None
         started = self.timing.clock()
         try:
-            entry.summary = entry.changelog.summary()
+            entry.summary = entry.changelog.summary(keep=False)
             entry.summary_error = None
         except AuthorityError as exc:
             entry.summary = None  # an old summary cannot prove anything newer fresh
             entry.summary_error = str(exc)
         entry.summary_at = started
+        if known is not None:
+            known.set()
+        entry.changelog.keep()
 
     def _renew_summary(self, entry: IndexEntry, page_ttl: float) -> None:
         """Read the journal again once the summary is older than ``page_ttl`` (serve only).
@@ -78,8 +91,8 @@ class Authorities:
         memory = [serial for serial in known if serial is not None]
         ev: dict[str, object] = {"remembered": max(memory) if memory else None}
         if entry.changelog is not None:
-            for thread in self._summary_threads:
-                thread.join()
+            for ready in self._summaries_known:
+                ready.wait()
             page_ttl = self.timing.page_ttl
             if page_ttl is not None and entry.renew_changelog is not None:
                 self._renew_summary(entry, page_ttl)

@@ -135,6 +135,7 @@ class GuardSetup:
     def keep(self, say: Callable[[str], None]) -> None:
         """Keep what the run learnt: the serials accepted (the no-rollback memory), even after
         a refusal; and trim the file cache if the run added to it."""
+        self.guard.authorities.finish()  # the changelog summaries, saved once pages had them
         for entry in self.guard.indexes:
             seen = self.guard.seen_serials(entry)
             if seen:
