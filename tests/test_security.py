@@ -62,6 +62,12 @@ def test_proxy_is_loopback_only_and_needs_the_token(origin: Origin, tmp_path: Pa
         assert first.base == f"http://127.0.0.1:{port}/{first.token}"
         page = requests.get(f"{first.base}/i/0/alpha/", timeout=30)
         assert page.status_code == 200 and b"alpha-1.0" in page.content
+        # The request line is read as Latin-1: a byte 0xB2 is "²", a digit to str.isdigit
+        # that int() refuses. Still a 404, never an unanswered request.
+        for raw_path in (b"/i/\xb2/alpha/", b"/f/\xb2/x.whl", b"/f/0/\xb3/x.whl"):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+                raw.sendall(b"GET /" + first.token.encode() + raw_path + b" HTTP/1.1\r\n\r\n")
+                assert raw.recv(64).startswith(b"HTTP/1.1 404 "), raw_path
         for path in ("/i/0/alpha/", f"/{second.token}/i/0/alpha/", f"/{first.token[:-1]}/i/0/"):
             direct = requests.get(f"http://127.0.0.1:{port}{path}", timeout=30)
             assert direct.status_code == 404, path

@@ -37,7 +37,7 @@ from typing import IO, Any, Literal
 from packaging.utils import canonicalize_name
 
 from safe_pip.guard.guard import ACCESS_DENIED, Guard, NotFound, PageRecord, Refusal, Refused
-from safe_pip.guard.ranges import copy_range, parse_range, satisfiable
+from safe_pip.guard.ranges import ascii_digits, copy_range, parse_range, satisfiable
 from safe_pip.guard.tunnel import host_port, relay, request_head
 
 logger = logging.getLogger("safe_pip")
@@ -236,16 +236,16 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         kind: Literal["page", "file", "other"] = "other"
         name = ""
         try:
-            if rest[0] == "i" and len(rest) >= 3 and rest[1].isdigit():
+            if rest[0] == "i" and len(rest) >= 3 and ascii_digits(rest[1]):
                 kind, name = "page", urllib.parse.unquote(rest[2])
                 self._page(int(rest[1]), name, f"{prefix}/i/{rest[1]}/", len(rest) == 3)
             elif rest[0] == "simple" and len(rest) >= 2:
                 kind, name = "page", urllib.parse.unquote(rest[1])
                 self._page(0, name, f"{prefix}/simple/", len(rest) == 2)
-            elif rest[0] == "f" and len(rest) == 3 and rest[1].isdigit():
+            elif rest[0] == "f" and len(rest) == 3 and ascii_digits(rest[1]):
                 kind, name = "file", urllib.parse.unquote(rest[2])
                 self._file(int(rest[1]), name)
-            elif rest[0] == "f" and len(rest) == 4 and rest[1].isdigit() and rest[2].isdigit():
+            elif rest[0] == "f" and len(rest) == 4 and all(map(ascii_digits, rest[1:3])):
                 kind, name = "file", urllib.parse.unquote(rest[3])
                 self._file((int(rest[1]), int(rest[2])), name)
             else:

@@ -29,7 +29,7 @@ def parse_range(value: str) -> list[tuple[int | None, int | None]] | None:
         if not item:
             continue  # RFC 9110 5.6.1: empty list elements are allowed and ignored
         first, dash, last = item.partition("-")
-        if not dash or not _ascii_digits(first or "0") or not _ascii_digits(last or "0"):
+        if not dash or not ascii_digits(first or "0") or not ascii_digits(last or "0"):
             return None
         if not first and not last:
             return None
@@ -55,7 +55,8 @@ def satisfiable(specs: list[tuple[int | None, int | None]], size: int) -> list[t
     return ranges
 
 
-def _ascii_digits(text: str) -> bool:
+def ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also takes digits such as "²", which ``int`` refuses."""
     return text.isascii() and text.isdigit()
 
 
