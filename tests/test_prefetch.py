@@ -612,3 +612,34 @@ def test_pages_do_not_wait_for_the_summary_to_be_saved(origin: Origin, state_dir
         assert pages and pages[0] is not None
         setup.keep(lambda line: None)  # waits for the save before the run ends
     assert StateStore(state_dir).load_journal(cdn.simple_url) is not None
+
+
+def test_without_pep658_files_the_wheel_is_read_ahead(state_dir: Path) -> None:
+    """A mirror that serves no ``.metadata`` files: the newest fitting wheel is fetched
+    (verified) and its METADATA read, so the tree is learnt ahead of pip all the same."""
+    import time
+
+    with Origin(profile="proxy-mirror") as mirror:
+        mirror.publish("alpha", "1.0", requires=["beta>=1"])
+        mirror.publish("beta", "1.0", requires=["gamma"])
+        mirror.publish("beta", "2.0", requires=["delta"])  # the newest: what pip would pick
+        mirror.publish("gamma", "1.0")
+        mirror.publish("delta", "1.0")
+        setup = GuardSetup(
+            GuardOptions(max_wait=5), TransportSettings(), store=StateStore(state_dir),
+            say=lambda line: None,
+        )
+        assert setup.add_index(mirror.simple_url, main=True) is not None
+        prefetcher = Prefetcher(setup.guard, files=False)
+        prefetcher.start([Requirement("alpha")])
+        try:
+            deadline = time.monotonic() + 30
+            while (prefetcher.pages, prefetcher.fetched_files) < (3, 3):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert prefetcher.pages == 3  # alpha, then beta from alpha's wheel, then delta
+            assert prefetcher.fetched_files == 3  # alpha's, beta 2.0's and delta's wheels
+        finally:
+            prefetcher.close()
+        assert {name for _, name in prefetcher._wanted} == {"alpha", "beta", "delta"}

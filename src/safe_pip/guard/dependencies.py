@@ -23,6 +23,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from safe_pip.index.model import OneHash
 from safe_pip.index.pages import DistFile, ProjectPage
 from safe_pip.pip.cmdline import PipCommand
 from safe_pip.pip.requirements import ReqLine
@@ -31,6 +32,10 @@ logger = logging.getLogger("safe_pip")
 
 #: Metadata bigger than this is not read for dependencies (real METADATA files are KBs).
 MAX_METADATA = 4 * 1024 * 1024
+#: Where an index has no PEP 658 files, a guessed wheel is fetched ahead to read its METADATA
+#: only up to this size (PEP 700 ``size``): pip downloads the wheel it picks anyway, so a right
+#: guess costs nothing, and a wrong one at most this.
+MAX_WHEEL_AHEAD = 16 * 1024 * 1024
 #: pip's options (by destination) that make the target's tags differ from pip's own. pip
 #: still evaluates markers for the interpreter it runs under with these (only ``--python``
 #: changes that interpreter), so markers are evaluated as before; only the wheel pip would
@@ -145,24 +150,26 @@ def wheel_metadata(handle: IO[bytes]) -> bytes | None:
 
 
 def best_candidate(
-    page: ProjectPage, specifier: SpecifierSet, tags: frozenset[Tag], python: str
+    page: ProjectPage,
+    specifier: SpecifierSet,
+    tags: frozenset[Tag],
+    python: str,
+    *,
+    metadata: bool = True,
 ) -> DistFile | None:
     """The wheel pip would most likely pick for a fresh install: the newest allowed version.
 
-    Only wheels with PEP 658 metadata hashes count (their metadata can be verified and read
-    without downloading the wheel). A wrong guess costs one small download, nothing more.
-    Versions are tried newest first, and only the newest allowed version's files have their
-    tags read: a big project's page lists thousands of wheels.
+    ``metadata``: only wheels with PEP 658 metadata hashes count (their metadata can be
+    verified and read without downloading the wheel; a wrong guess costs one small download);
+    False: any wheel with hashes (for an index without PEP 658 files, where pip reads the
+    chosen wheel's own METADATA). Versions are tried newest first, and only the newest allowed
+    version's files have their tags read: a big project's page lists thousands of wheels.
     """
     by_version: dict[Version, list[DistFile]] = {}
     parsed: dict[str, Version | None] = {}
     for dist in page.files:
-        metadata = dist.core_metadata
-        # (type() first: isinstance against the Mapping ABC is slow, and this runs per file.)
-        if dist.yanked or not metadata or metadata is True:
-            continue
-        if type(metadata) is not dict and not isinstance(metadata, Mapping):
-            continue
+        if dist.yanked or not (_metadata_hashes(dist) if metadata else dist.hashes):
+            continue  # (without hashes, the wheel's bytes could not be verified)
         parts = dist.filename.split("-")
         if not dist.filename.endswith(".whl") or len(parts) not in (5, 6):
             continue  # not a wheel name (parse_wheel_filename would refuse it)
@@ -191,6 +198,15 @@ def best_candidate(
                 continue
             return dist
     return None
+
+
+def _metadata_hashes(dist: DistFile) -> bool:
+    """Whether a file's PEP 658 metadata is listed with hashes (not just true, or absent)."""
+    value = dist.core_metadata
+    if not value or value is True:
+        return False
+    # (type() first: isinstance against the Mapping ABC is slow, and this runs per file.)
+    return type(value) in (dict, OneHash) or isinstance(value, Mapping)
 
 
 def _python_fits(requires_python: str, python: str, seen: dict[str, bool]) -> bool:

@@ -35,6 +35,7 @@ from packaging.utils import canonicalize_name
 
 from safe_pip.guard.dependencies import (
     MAX_METADATA,
+    MAX_WHEEL_AHEAD,
     best_candidate,
     marker_environment,
     marker_true,
@@ -65,6 +66,8 @@ class _Download:
     url: str
     expected: dict[str, str]
     metadata: bool  # a PEP 658 .metadata file (read for dependencies), else the file itself
+    #: Read for dependencies: a metadata file, or a wheel fetched ahead for its METADATA.
+    learn: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     result: tuple[IO[bytes], int] | None = None
     #: A worker began it (under the prefetcher's lock); until then pip's own request may take
@@ -211,16 +214,19 @@ class Prefetcher:
                 return  # evaluated once the target interpreter has told its environment
         self._consider(project, requires)
 
-    def _fetch_ahead(self, entry: FileEntry, *, metadata: bool) -> None:
+    def _fetch_ahead(self, entry: FileEntry, *, metadata: bool, learn: bool = False) -> None:
+        """Queue a download: a metadata file (read), or the file itself (read too if
+        ``learn``: a wheel fetched for its METADATA, as soon as a metadata file would be)."""
         if metadata:
             url, expected = metadata_url(entry.url), dict(entry.metadata_hashes)
         else:
             url, expected = entry.url, dict(entry.hashes)
+        learn = learn or metadata
         with self._lock:
             if self._closed.is_set() or url in self._downloads:
                 return
-            self._downloads[url] = download = _Download(entry, url, expected, metadata)
-        self._queue.put((_METADATA if metadata else _FILE, next(self._order), download))
+            self._downloads[url] = download = _Download(entry, url, expected, metadata, learn)
+        self._queue.put((_METADATA if learn else _FILE, next(self._order), download))
 
     # -- the guard's hooks (``PrefetchHooks``) -------------------------------------------------
 
@@ -258,7 +264,11 @@ class Prefetcher:
                 if self.files and entry.filename.endswith(".whl"):
                     self._fetch_ahead(entry, metadata=False)
             elif name.endswith(".whl") and not entry.metadata_hashes:
-                self._learn(project, wheel_metadata(handle))
+                with self._lock:
+                    learnt = url in self._learnt  # fetched ahead and read for its METADATA
+                    self._learnt.add(url)
+                if not learnt:
+                    self._learn(project, wheel_metadata(handle))
         except Exception:  # noqa: BLE001 - a prefetch must never fail pip's request
             logger.debug("prefetch: could not read %s", name, exc_info=True)
         finally:
@@ -300,6 +310,13 @@ class Prefetcher:
             hashes, metadata_hashes = dict(dist.hashes), dict(dist.core_metadata)
             file = FileEntry(dist.url, dist.filename, hashes, metadata_hashes, entry)
             self._fetch_ahead(file, metadata=True)
+            return
+        # No PEP 658 file to read (indexes and mirrors that serve none): pip reads the METADATA
+        # of the wheel it picks from the wheel itself, so that wheel is fetched ahead and read.
+        dist = best_candidate(page, specifier, self._tags, self._python_version, metadata=False)
+        if dist is not None and dist.size is not None and dist.size <= MAX_WHEEL_AHEAD:
+            file = FileEntry(dist.url, dist.filename, dict(dist.hashes), {}, entry)
+            self._fetch_ahead(file, metadata=False, learn=True)
 
     def _download(self, download: _Download) -> None:
         guard = self.guard
@@ -310,11 +327,14 @@ class Prefetcher:
                 download.result = cache.get(download.expected)
             if download.result is None:
                 download.result = guard.download(download.url, download.entry, download.expected)
-            if download.result is not None and download.metadata:
+            if download.result is not None and download.learn:
                 # Read before pip's request may take the handle (done), not while it is sent.
                 handle = download.result[0]
                 try:
-                    metadata = handle.read(MAX_METADATA)
+                    if download.metadata:
+                        metadata = handle.read(MAX_METADATA)
+                    else:
+                        metadata = wheel_metadata(handle)
                 finally:
                     handle.seek(0)
                 with self._lock:
