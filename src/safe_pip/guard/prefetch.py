@@ -115,7 +115,7 @@ class Prefetcher:
         self._extras: dict[str, set[str]] = {}
         self._specifiers: dict[str, SpecifierSet] = {}
         self._downloads: dict[str, _Download] = {}
-        self._learnt: set[str] = set()  # metadata URLs already read for dependencies
+        self._learnt: set[str] = set()  # URLs whose metadata was read for dependencies
         #: Each project's dependencies as read (of every version read), evaluated again when
         #: one of its extras is asked for after its metadata was read.
         self._requires: dict[str, list[Requirement]] = {}
@@ -255,24 +255,28 @@ class Prefetcher:
     ) -> None:
         try:
             project = project_of(entry.filename)
+            # (Read by the worker that fetched it ahead: not parsed again, inside pip's request.)
             if name.endswith(".metadata"):
-                with self._lock:
-                    learnt = url in self._learnt  # by the worker that fetched it ahead
-                    self._learnt.add(url)
-                if not learnt:  # (else not parsed again, inside pip's request)
+                if self._first_reading(url):
                     self._learn(project, handle.read(MAX_METADATA))
                 if self.files and entry.filename.endswith(".whl"):
                     self._fetch_ahead(entry, metadata=False)
-            elif name.endswith(".whl") and not entry.metadata_hashes:
-                with self._lock:
-                    learnt = url in self._learnt  # fetched ahead and read for its METADATA
-                    self._learnt.add(url)
-                if not learnt:
-                    self._learn(project, wheel_metadata(handle))
+            elif (
+                name.endswith(".whl") and not entry.metadata_hashes and self._first_reading(url)
+            ):
+                self._learn(project, wheel_metadata(handle))
         except Exception:  # noqa: BLE001 - a prefetch must never fail pip's request
             logger.debug("prefetch: could not read %s", name, exc_info=True)
         finally:
             handle.seek(0)
+
+    def _first_reading(self, url: str) -> bool:
+        """True once per URL: whether its metadata (a .metadata file, or a wheel's METADATA)
+        is still to be read for dependencies."""
+        with self._lock:
+            first = url not in self._learnt
+            self._learnt.add(url)
+        return first
 
     # -- workers -------------------------------------------------------------------------------
 
