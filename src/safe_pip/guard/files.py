@@ -149,7 +149,7 @@ class FileRegistry:
         raises ``NotFound`` for anything the guard did not list there."""
         if isinstance(key, int):
             entry = self.files.get(key)
-            if entry is None or name not in (entry.filename, entry.filename + ".metadata"):
+            if entry is None or not _names(name, entry.filename):
                 raise NotFound(name)
             return entry
         slot, position = key
@@ -159,12 +159,9 @@ class FileRegistry:
             raise NotFound(name)
         index, files = listed
         dist = files[position] if position < len(files) else None
-        if dist is None or name not in (dist.filename, dist.filename + ".metadata"):
+        if dist is None or not _names(name, dist.filename):
             # The page was checked again since it was served: the file may have moved.
-            dist = next(
-                (f for f in reversed(files) if name in (f.filename, f.filename + ".metadata")),
-                None,
-            )
+            dist = next((f for f in reversed(files) if _names(name, f.filename)), None)
             if dist is None:
                 raise NotFound(name)
         meta = dist.core_metadata
@@ -341,6 +338,11 @@ def metadata_url(url: str) -> str:
 #: File names ``urllib.parse.quote`` leaves as they are (wheel names nearly always are).
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.\-~/]*")
 _DIGITS = re.compile(r"[0-9]+")
+
+
+def _names(name: str, filename: str) -> bool:
+    """Whether a request for ``name`` asks for the file ``filename`` or its PEP 658 metadata."""
+    return name in (filename, filename + ".metadata")
 
 
 def _quote(filename: str) -> str:

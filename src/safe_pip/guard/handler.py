@@ -36,6 +36,7 @@ from typing import IO, Any, Literal
 
 from packaging.utils import canonicalize_name
 
+from safe_pip.guard.files import FileKey
 from safe_pip.guard.guard import ACCESS_DENIED, Guard, NotFound, PageRecord, Refusal, Refused
 from safe_pip.guard.ranges import ascii_digits, copy_range, parse_range, satisfiable
 from safe_pip.guard.tunnel import host_port, relay, request_head
@@ -294,7 +295,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     def _head(self) -> bool:
         return self.command == "HEAD"
 
-    def _file(self, file_id: int | tuple[int, int], name: str) -> None:
+    def _file(self, file_id: FileKey, name: str) -> None:
         started = time.perf_counter()
         # Always the whole file, downloaded and verified before any byte of it (or of a range
         # of it) goes out: a range taken from the upstream directly could not be checked.
