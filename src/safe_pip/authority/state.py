@@ -130,9 +130,9 @@ class StateStore:
         self._root = Path(os.path.abspath(root))
         self._warned: set[tuple[Path, str]] = set()
         self._warned_lock = threading.Lock()
-        #: Each journal file as this store last read or wrote it: which file it was and the
-        #: summary's window and whether it kept file events (see :meth:`save_journal`).
-        self._journal_seen: dict[Path, tuple[tuple[int, int, int], int, int, bool]] = {}
+        #: Each journal file as this store last read or wrote it: which file it was, and the
+        #: summary in it (see :meth:`save_journal`).
+        self._journal_seen: dict[Path, tuple[tuple[int, int, int], JournalSummary]] = {}
 
     @property
     def root(self) -> Path:
@@ -186,7 +186,7 @@ class StateStore:
         if not isinstance(summary, JournalSummary):
             return None
         if seen is not None:
-            self._journal_seen[path] = (seen, summary.low, summary.head, summary.files is not None)
+            self._journal_seen[path] = (seen, summary)
         return summary
 
     def save_journal(self, index_url: str, summary: JournalSummary) -> None:
@@ -202,21 +202,14 @@ class StateStore:
         path = self._path(key, "journal")
         with self._locked(key):
             seen = self._journal_seen.get(path)
-            if not (
-                seen is not None
-                and seen[0] == _fingerprint(path)
-                and summary.low <= seen[1] <= seen[2] <= summary.head
-                and (summary.files is not None or not seen[3])
-            ):
+            if seen is None or seen[0] != _fingerprint(path) or not _within(seen[1], summary):
                 existing, _ = self._read(path, key, "journal")
                 if existing is not None:
                     summary = existing.merged(summary)
             self._write(path, {"format": _FORMAT, "index": key, "journal": summary.to_json()})
             written = _fingerprint(path)
             if written is not None:
-                self._journal_seen[path] = (
-                    written, summary.low, summary.head, summary.files is not None
-                )
+                self._journal_seen[path] = (written, summary)
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -387,6 +380,15 @@ class StateStore:
         data = (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
         self._ensure_root()
         write_atomically(path, data)
+
+
+def _within(older: JournalSummary, newer: JournalSummary) -> bool:
+    """Whether merging ``older`` into ``newer`` gives ``newer``: its window lies within
+    ``newer``'s, and it kept no file events that ``newer`` lacks."""
+    return (
+        newer.low <= older.low <= older.head <= newer.head
+        and (newer.files is not None or older.files is None)
+    )
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int] | None:
