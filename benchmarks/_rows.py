@@ -134,16 +134,12 @@ def real(
     pairs = list(zip(pip_runs, safe_runs, strict=True))
     cpu = _median_pair_ratio([(p.tree_cpu_s, g.own_cpu_s) for p, g in pairs])
     rss = statistics.median(o.peak_rss_kb for o in safe_runs) / 1024
-    pip_cpu = statistics.median(o.tree_cpu_s for o in pip_runs)
-    guard_cpu = statistics.median(o.own_cpu_s for o in safe_runs)
-    inner_pip_cpu = statistics.median(o.tree_cpu_s - o.own_cpu_s for o in safe_runs)
+    cpu_data, cpu_text = _cpu(pip_runs, safe_runs)
     ms = f"{latency * 1000:g} ms" if index is None else "live"
     data: dict[str, object] = {
         "pip_s": [o.seconds for o in pip_runs],
         "safe_pip_s": [o.seconds for o in safe_runs],
-        "pip_cpu_s": [o.tree_cpu_s for o in pip_runs],
-        "guard_cpu_s": [o.own_cpu_s for o in safe_runs],
-        "guarded_pip_cpu_s": [o.tree_cpu_s - o.own_cpu_s for o in safe_runs],
+        **cpu_data,
         "guard_peak_rss_mb": [o.peak_rss_kb / 1024 for o in safe_runs],
         "ratio": wall,
         "cpu_ratio": cpu,
@@ -165,8 +161,7 @@ def real(
         ),
         Row(
             "real, guard CPU",
-            f"{what}; CPU (user+sys): pip {pip_cpu:.2f} s, guard {guard_cpu:.2f} s "
-            f"(its pip {inner_pip_cpu:.2f} s)",
+            f"{what}; {cpu_text}",
             f"{cpu:.2f}",
             "≤ 0.30",
             cpu <= 0.30,
